@@ -1,0 +1,5 @@
+"""`python -m portrait_studio ...`"""
+
+from .cli import main
+
+raise SystemExit(main())
