@@ -1,0 +1,94 @@
+"""Tiny random-weight MOFA adapters and inputs for CPU tests (diffusers' `get_dummy_components` recipe).
+
+The tiny adapters keep the published structure (4 down blocks, 2 layers each -> 12 residuals, 4
+pyramid levels 1/8..1/64) with small widths. Channels stay multiples of 32 because the diffusers
+spatio-temporal blocks use GroupNorm(32). A tiny SVD UNet that consumes these residuals must share
+`TINY_SHARED_UNET_KWARGS` (same block widths, layers per block and cross-attention size).
+
+Import from tests as `from tests.mofa_engine.tiny_configs import tiny_landmark_adapter, ...`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mofa_engine.flow_adapter import LandmarkAdapter, MotionFieldAdapter, TrajectoryAdapter
+
+# Keys a tiny SVD UNet must share with the tiny adapters so residual shapes and embeddings match.
+TINY_SHARED_UNET_KWARGS: dict = {
+    "in_channels": 8,
+    "block_out_channels": (32, 64, 64, 64),
+    "layers_per_block": 2,
+    "cross_attention_dim": 32,
+    "addition_time_embed_dim": 8,
+    "projection_class_embeddings_input_dim": 24,
+}
+
+# Adapter-only keys. `num_attention_heads` keeps the published (5, 10, 10, 20) on purpose: the
+# adapters ignore it (as the reference does) and take their heads from `encoder_attention_heads`.
+TINY_ADAPTER_CONFIG: dict = {
+    **TINY_SHARED_UNET_KWARGS,
+    "num_attention_heads": (5, 10, 10, 20),
+    "encoder_attention_heads": (2, 4, 4, 4),
+    "conditioning_embedding_out_channels": (8, 8, 8, 16),
+}
+
+TINY_LANDMARK_EXTRA: dict = {
+    "landmark_embedding_out_channels": (8, 8, 8, 16),
+    "occlusion_block_expansion": 4,
+}
+
+
+def randomize_zero_convs_(model: nn.Module, seed: int = 0) -> nn.Module:
+    """Re-initialise every all-zero conv (ControlNet zero convs) so tiny outputs are non-trivial."""
+    generator_state = torch.random.get_rng_state()
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, nn.Conv2d) and not module.weight.any():
+                module.reset_parameters()
+    torch.random.set_rng_state(generator_state)
+    return model
+
+
+def tiny_trajectory_adapter(seed: int = 0) -> TrajectoryAdapter:
+    """A ~2.6 M parameter `TrajectoryAdapter` with random (non-zero) weights, in eval mode."""
+    torch.manual_seed(seed)
+    model = TrajectoryAdapter(**TINY_ADAPTER_CONFIG)
+    return randomize_zero_convs_(model, seed + 1).eval()
+
+
+def tiny_landmark_adapter(seed: int = 0) -> LandmarkAdapter:
+    """A ~2.7 M parameter `LandmarkAdapter` with random (non-zero) weights, in eval mode."""
+    torch.manual_seed(seed)
+    model = LandmarkAdapter(**TINY_ADAPTER_CONFIG, **TINY_LANDMARK_EXTRA)
+    return randomize_zero_convs_(model, seed + 1).eval()
+
+
+def tiny_adapter_inputs(
+    model: MotionFieldAdapter,
+    batch: int = 1,
+    frames: int = 3,
+    height: int = 64,
+    width: int = 64,
+    seed: int = 0,
+    flow_scale: float = 3.0,
+) -> dict:
+    """Random forward kwargs for `model` (pose images included for a `LandmarkAdapter`).
+
+    Image size H x W must be a multiple of 64; latents are H/8 x W/8.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    config = model.config
+    inputs = {
+        "sample": torch.randn(batch, frames, config.in_channels, height // 8, width // 8, generator=generator),
+        "timestep": torch.tensor(0.5),
+        "encoder_hidden_states": torch.randn(batch, 1, config.cross_attention_dim, generator=generator),
+        "added_time_ids": torch.tensor([[6.0, 128.0, 0.02]]).repeat(batch, 1),
+        "controlnet_cond": torch.rand(batch, 3, height, width, generator=generator) * 2 - 1,
+        "controlnet_flow": torch.randn(batch, frames - 1, 2, height, width, generator=generator) * flow_scale,
+    }
+    if isinstance(model, LandmarkAdapter):
+        inputs["landmarks"] = torch.rand(batch, frames, 3, height, width, generator=generator)
+    return inputs
