@@ -11,3 +11,18 @@ __all__ = [
     "BLENDSHAPE_NAMES", "NUM_BLENDSHAPES", "blendshape_index",
     "FaceMotion", "LandmarkTrack", "SourceFace",
 ]
+
+from .face_analysis import FaceAnalyzer, FaceModelMissingError, FaceTooSmallError, NoFaceError, analyze_face  # noqa: E402
+from .ibug68 import mesh_to_ibug68  # noqa: E402
+
+__all__ += [
+    "FaceAnalyzer", "analyze_face", "NoFaceError", "FaceTooSmallError", "FaceModelMissingError", "mesh_to_ibug68",
+]
+
+from .audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
+from .phonemes import PhoneAlignmentError, PhoneSegment, align_phones, recognize_phones  # noqa: E402
+
+__all__ += [
+    "AudioDriverOptions", "drive_from_audio", "PhoneSegment", "PhoneAlignmentError", "align_phones",
+    "recognize_phones",
+]
