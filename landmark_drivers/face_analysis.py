@@ -25,9 +25,11 @@ tracks the face from frame to frame); one pass per frame, no size check, `None` 
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -138,6 +140,10 @@ class FaceAnalyzer:
 
     # ------------------------------------------------------------------ lifecycle
     def _create(self, mode: str):
+        with _quiet_native_stderr():  # mediapipe's C++ start-up logging would break one-line errors
+            return self._create_graph(mode)
+
+    def _create_graph(self, mode: str):
         from mediapipe.tasks.python import BaseOptions, vision
 
         options = vision.FaceLandmarkerOptions(
@@ -174,10 +180,12 @@ class FaceAnalyzer:
         if self._image_landmarker is None:
             raise RuntimeError("FaceAnalyzer is closed")
         frame = mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
-        if timestamp_ms is None:
-            result = self._image_landmarker.detect(frame)
-        else:
-            result = self._video_landmarker.detect_for_video(frame, timestamp_ms)
+        landmarker = self._image_landmarker if timestamp_ms is None else self._video_landmarker
+        with _quiet_native_stderr(first_only=landmarker):  # the first inference logs from C++ too
+            if timestamp_ms is None:
+                result = landmarker.detect(frame)
+            else:
+                result = landmarker.detect_for_video(frame, timestamp_ms)
         h, w = extent if extent is not None else image.shape[:2]
         faces = []
         for i, landmarks in enumerate(result.face_landmarks):
@@ -302,3 +310,31 @@ def analyze_face(image: np.ndarray, model_path: str | Path | None = None) -> Sou
     """
     with FaceAnalyzer(model_path) as analyzer:
         return analyzer.analyze(image)
+
+
+_QUIETED: set[int] = set()  # id() of landmarkers whose first inference has run
+
+
+@contextlib.contextmanager
+def _quiet_native_stderr(first_only: object | None = None):
+    """Silence file descriptor 2 (native C++/TFLite logs) for the block.
+
+    mediapipe's graphs log INFO/WARNING lines from C++ on start-up and first inference, which Python
+    logging cannot filter. With `first_only`, only the first block per object is silenced.
+    """
+    if first_only is not None and id(first_only) in _QUIETED:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            try:
+                yield
+            finally:
+                os.dup2(saved, 2)
+    finally:
+        os.close(saved)
+        if first_only is not None:
+            _QUIETED.add(id(first_only))

@@ -174,7 +174,7 @@ COMMANDS = {"render": _cmd_render, "landmarks": _cmd_landmarks, "check-ckpts": _
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s")
     try:
         return COMMANDS[args.command](args)
     except InputError as exc:

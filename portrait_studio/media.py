@@ -209,6 +209,19 @@ def atomic_output(out: str | Path) -> Iterator[Path]:
             tmp.unlink()
 
 
+@contextlib.contextmanager
+def temporary_path(beside: str | Path, suffix: str) -> Iterator[Path]:
+    """Yield a fresh temporary file path in `beside`'s directory; the file is always removed after."""
+    beside = Path(beside)
+    fd, name = tempfile.mkstemp(prefix=f".{beside.stem}.", suffix=suffix, dir=beside.parent)
+    os.close(fd)
+    try:
+        yield Path(name)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            Path(name).unlink()
+
+
 def check_output_path(out: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> Path:
     """Validate an output path before any work: extension, existing writable directory."""
     out = Path(out)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -38,17 +39,50 @@ def load_portrait(path: str | Path) -> np.ndarray:
     return rgb
 
 
-def resize_short_side(image: np.ndarray, short_side: int, multiple: int = 2) -> np.ndarray:
-    """Scale so the short side is `short_side` (Lanczos), then centre-crop both sides to a multiple.
+@dataclass(frozen=True)
+class Framing:
+    """How the photo maps onto the output frame: scale by `scale`, then crop at (x0, y0).
 
-    `multiple=2` suits H.264 (even sizes, the warp engine); `multiple=64` is what MOFA/SVD need.
-    Returns uint8 [H', W', 3] with min(H', W') == short_side rounded down to `multiple`.
+    The same transform is applied to the portrait, to user masks (motion brush, landmark mask) and
+    to user coordinates (trajectories), which are all given in the original photo's pixels.
     """
-    h, w = image.shape[:2]
-    scale = short_side / min(h, w)
-    new_w, new_h = max(multiple, round(w * scale)), max(multiple, round(h * scale))
-    if (new_w, new_h) != (w, h):
-        image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.LANCZOS))
-    crop_w, crop_h = new_w - new_w % multiple, new_h - new_h % multiple
-    x0, y0 = (new_w - crop_w) // 2, (new_h - crop_h) // 2
-    return np.ascontiguousarray(image[y0:y0 + crop_h, x0:x0 + crop_w])
+
+    source_size: tuple[int, int]  # (height, width) of the original photo
+    scale: float  # resize factor
+    scaled_size: tuple[int, int]  # (height, width) after resizing
+    x0: int  # crop offset (columns) in the resized image
+    y0: int  # crop offset (rows)
+    size: tuple[int, int]  # (height, width) of the output frame
+
+    @classmethod
+    def fit(cls, height: int, width: int, short_side: int, multiple: int = 2) -> "Framing":
+        """Short side -> `short_side`; both sides centre-cropped down to a multiple of `multiple`.
+
+        `multiple=2` suits H.264 (even sizes: the warp engine); `multiple=64` is what MOFA/SVD need.
+        """
+        scale = short_side / min(height, width)
+        new_w, new_h = max(multiple, round(width * scale)), max(multiple, round(height * scale))
+        crop_w, crop_h = new_w - new_w % multiple, new_h - new_h % multiple
+        return cls((height, width), scale, (new_h, new_w), (new_w - crop_w) // 2, (new_h - crop_h) // 2,
+                   (crop_h, crop_w))
+
+    def apply_image(self, image: np.ndarray, resample: int = Image.LANCZOS) -> np.ndarray:
+        """Resize and crop an image or mask `[H, W(, C)]` (uint8) of the original photo's size."""
+        if image.shape[:2] != self.source_size:
+            image = np.asarray(Image.fromarray(image).resize(self.source_size[::-1], Image.BILINEAR))
+        new_h, new_w = self.scaled_size
+        if (new_h, new_w) != image.shape[:2]:
+            image = np.asarray(Image.fromarray(image).resize((new_w, new_h), resample))
+        h, w = self.size
+        return np.ascontiguousarray(image[self.y0:self.y0 + h, self.x0:self.x0 + w])
+
+    def apply_points(self, xy: np.ndarray) -> np.ndarray:
+        """Photo pixel coordinates `[..., 2]` (x, y) -> output-frame coordinates, clamped inside it."""
+        out = np.asarray(xy, np.float64) * self.scale - (self.x0, self.y0)
+        h, w = self.size
+        return np.clip(out, 0, (w - 1e-3, h - 1e-3))
+
+
+def resize_short_side(image: np.ndarray, short_side: int, multiple: int = 2) -> np.ndarray:
+    """The portrait framed for output (see `Framing.fit`): uint8 [H', W', 3]."""
+    return Framing.fit(*image.shape[:2], short_side, multiple).apply_image(image)

@@ -31,9 +31,9 @@ class TqdmProgress:
             bar = tqdm(total=total, desc=f"{stage:>8}", unit="f" if stage in ("render", "denoise") else "",
                        leave=True, disable=self._disable, dynamic_ncols=True)
             self._bars = {stage: bar}
-        bar.total = total
-        bar.n = done
-        bar.refresh()
+        if bar.total != total:
+            bar.total = total
+        bar.update(done - bar.n)  # tqdm rate-limits its redraws (mininterval)
         if done >= total:
             bar.close()
 
