@@ -28,9 +28,11 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
 from landmark_drivers.rig import FaceRig  # noqa: E402
 from portrait_studio import media  # noqa: E402
 from portrait_studio.options import RenderOptions  # noqa: E402
+from portrait_studio.drivers import DRIVER_RATE  # noqa: E402
 from portrait_studio.studio import Studio  # noqa: E402
 from portrait_studio.warp_engine import MotionControls, build_flow  # noqa: E402
 from mofa_engine.warp_renderer import WarpRenderer  # noqa: E402
@@ -62,7 +64,9 @@ def measure(seconds: float) -> dict:
         portrait = studio.prepare(IMAGE)
         times["face analysis"] += time.perf_counter() - t0
         t0 = time.perf_counter()
-        motion, duration = studio.drive_audio(audio)
+        samples = media.load_audio(audio, DRIVER_RATE)
+        duration = len(samples) / DRIVER_RATE
+        motion = drive_from_audio(samples, DRIVER_RATE, AudioDriverOptions(fps=25))
         times["audio driver"] += time.perf_counter() - t0
         t0 = time.perf_counter()
         track = FaceRig(portrait.face).track(motion)

@@ -28,7 +28,7 @@ class _Parser(argparse.ArgumentParser):
 
 def _add_driver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--image", required=True, type=Path, help="portrait photo (any format PIL reads)")
-    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...)")
+    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...); muxed into the video")
     p.add_argument("--fps", type=float, default=25.0, help="output frame rate (default 25)")
     p.add_argument("--size", type=int, default=512, help="short side of the output in pixels (default 512)")
     p.add_argument("--seed", type=int, default=0, help="random seed (blinks, head motion, noise)")
@@ -37,6 +37,14 @@ def _add_driver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--expressiveness", type=float, default=1.0,
                    help="brows/blinks/expression scale, 0 = neutral (default 1)")
     p.add_argument("--max-duration", type=float, default=600.0, help="longest audio accepted, seconds (default 600)")
+    p.add_argument("--audio-driver", default="embedded", choices=["embedded", "sadtalker"],
+                   help="speech -> motion: embedded (no weights, default) or sadtalker (learned; needs its weights)")
+    p.add_argument("--pose-style", type=int, default=0, help="sadtalker head-pose style 0..45 (default 0)")
+    p.add_argument("--driving-video", type=Path, help="puppet the portrait with the face in this video")
+    p.add_argument("--relative-to", default="first", choices=["first", "neutral"],
+                   help="driving video: measure motion from its first frame or its most neutral one")
+    p.add_argument("--expression", type=Path, help="expression keyframes (JSON or YAML), layered over the driver")
+    p.add_argument("--ckpt-dir", type=Path, help="checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--motion-brush", type=Path, help="mask image: white = region the trajectories move")
     r.add_argument("--save-landmarks", type=Path, help="also save the landmark track (.npz)")
     r.add_argument("--debug-dir", type=Path, help="also write landmark-overlay and flow videos here")
-    r.add_argument("--ckpt-dir", type=Path, help="checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
+    r.add_argument("--landmarks", type=Path, help="render this saved (possibly hand-edited) landmark track (.npz)")
     m = r.add_argument_group("mofa engine")
     m.add_argument("--steps", type=int, default=25, help="denoising steps (default 25)")
     m.add_argument("--guidance-min", type=float, default=1.0, help="CFG scale at a window's first frame")
@@ -111,6 +119,8 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         trajectory=getattr(args, "trajectory", None), motion_brush=getattr(args, "motion_brush", None),
         max_duration=args.max_duration, ckpt_dir=getattr(args, "ckpt_dir", None),
         save_landmarks=getattr(args, "save_landmarks", None), debug_dir=getattr(args, "debug_dir", None),
+        audio_driver=args.audio_driver, pose_style=args.pose_style, driving_video=args.driving_video,
+        relative_to=args.relative_to, expression=args.expression, landmarks=getattr(args, "landmarks", None),
         mofa=mofa,
     ).validate()
 
@@ -118,22 +128,19 @@ def _options(args: argparse.Namespace) -> RenderOptions:
 def _cmd_render(args: argparse.Namespace) -> int:
     from .studio import Studio
 
-    if args.audio is None:
-        raise InputError("render needs a driving signal: --audio")
     progress = TqdmProgress()
     try:
         result = Studio(_options(args)).render(args.image, args.audio, args.output, progress=progress)
     finally:
         progress.close()
-    print(f"wrote {result.path} ({result.num_frames} frames, {result.duration:.2f} s, engine {result.engine})")
+    audio = "" if result.has_audio else ", no audio"
+    print(f"wrote {result.path} ({result.num_frames} frames, {result.duration:.2f} s, engine {result.engine}{audio})")
     return 0
 
 
 def _cmd_landmarks(args: argparse.Namespace) -> int:
     from .studio import Studio
 
-    if args.audio is None:
-        raise InputError("landmarks needs a driving signal: --audio")
     if args.output.suffix.lower() != ".npz":
         raise InputError(f"landmark tracks are written as .npz, got {args.output}")
     progress = TqdmProgress()

@@ -10,6 +10,8 @@ from typing import Literal
 from .errors import InputError
 
 Engine = Literal["auto", "warp", "mofa"]
+AudioDriver = Literal["embedded", "sadtalker"]
+RelativeTo = Literal["first", "neutral"]
 DType = Literal["fp16", "bf16", "fp32"]
 
 
@@ -47,6 +49,12 @@ class RenderOptions:
     ckpt_dir: Path | None = None  # checkpoint directory; None = $PORTRAIT_STUDIO_CKPTS or ckpts/
     save_landmarks: Path | None = None  # also write the landmark track (.npz)
     debug_dir: Path | None = None  # also write landmark-overlay and flow-visualisation videos here
+    audio_driver: AudioDriver = "embedded"  # speech -> motion: embedded (no weights) or sadtalker (learned)
+    pose_style: int = 0  # sadtalker head-pose style, 0..45
+    driving_video: Path | None = None  # puppet the portrait with the face in this video
+    relative_to: RelativeTo = "first"  # driving-video pose/expression zero: its first or most neutral frame
+    expression: Path | None = None  # keyframes (JSON/YAML) layered over the driver, or driving alone
+    landmarks: Path | None = None  # render this saved landmark track (.npz) instead of running a driver
     mofa: MofaOptions = field(default_factory=MofaOptions)  # MOFA engine settings
 
     def validate(self) -> "RenderOptions":
@@ -60,8 +68,15 @@ class RenderOptions:
                f"--expressiveness must be between 0 and 5, got {self.expressiveness}")
         _check(_finite(self.max_duration) and self.max_duration > 0,
                f"--max-duration must be positive, got {self.max_duration}")
+        _check(self.audio_driver in ("embedded", "sadtalker"),
+               f"--audio-driver must be embedded or sadtalker, got {self.audio_driver!r}")
+        _check(0 <= self.pose_style <= 45, f"--pose-style must be between 0 and 45, got {self.pose_style}")
+        _check(self.relative_to in ("first", "neutral"), f"--relative-to must be first or neutral, got {self.relative_to!r}")
+        _check(self.landmarks is None or self.driving_video is None,
+               "--landmarks renders a saved track; it cannot be combined with --driving-video")
         for name, path in (("--trajectory", self.trajectory), ("--motion-brush", self.motion_brush),
-                           ("--landmark-mask", self.mofa.landmark_mask)):
+                           ("--landmark-mask", self.mofa.landmark_mask), ("--driving-video", self.driving_video),
+                           ("--expression", self.expression), ("--landmarks", self.landmarks)):
             _check(path is None or Path(path).is_file(), f"{name} file not found: {path}")
         _check(self.motion_brush is None or self.trajectory is not None,
                "--motion-brush needs --trajectory (the brush selects what the trajectories move)")

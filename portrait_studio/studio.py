@@ -1,7 +1,7 @@
 """`Studio`: the application's one entry point, shared by the CLI, the UI and batch jobs.
 
-render(): portrait + driving signal -> validated inputs -> face analysis -> driver (FaceMotion) ->
-face rig (LandmarkTrack) -> engine (frames, streamed) -> H.264 -> AAC mux -> atomic rename.
+render(): validate every input -> face analysis -> driver (FaceMotion) -> face rig (LandmarkTrack)
+-> engine (frames, streamed) -> H.264 -> AAC mux -> atomic rename onto the output path.
 """
 
 from __future__ import annotations
@@ -13,12 +13,11 @@ from pathlib import Path
 
 import numpy as np
 
-from landmark_drivers import FaceMotion, LandmarkTrack, SourceFace
-from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio
+from landmark_drivers import LandmarkTrack, SourceFace
 from landmark_drivers.face_analysis import FaceAnalyzer, FaceModelMissingError, FaceTooSmallError, NoFaceError
-from landmark_drivers.rig import FaceRig
 
 from . import media
+from .drivers import Drive, Signal, check_signal, drive
 from .engines import EngineChoice, select_engine
 from .errors import InputError
 from .options import RenderOptions
@@ -27,8 +26,6 @@ from .progress import ProgressFn, no_progress
 from .warp_engine import MotionControls, flow_preview, load_controls, warp_frames
 
 logger = logging.getLogger(__name__)
-
-DRIVER_RATE = 16000  # Hz: what the audio drivers consume
 
 
 @dataclass(frozen=True)
@@ -48,9 +45,10 @@ class RenderResult:
     engine: str  # "warp" or "mofa"
     num_frames: int  # frames in the video
     fps: float  # its frame rate
-    duration: float  # seconds of audio muxed
+    duration: float  # seconds
     width: int  # frame width in pixels
     height: int  # frame height in pixels
+    has_audio: bool  # whether an audio track was muxed
 
 
 class Studio:
@@ -59,7 +57,6 @@ class Studio:
     def __init__(self, options: RenderOptions | None = None) -> None:
         self.options = (options or RenderOptions()).validate()
 
-    # ------------------------------------------------------------------ stages
     def prepare(self, image_path: str | Path, multiple: int = 2) -> Portrait:
         """Load, frame (short side = options.size, sides a multiple of `multiple`) and analyse the face.
 
@@ -79,54 +76,41 @@ class Studio:
             raise InputError(str(exc)) from None
         return Portrait(image=image, face=face, framing=framing)
 
-    def drive_audio(self, audio_path: str | Path, progress: ProgressFn = no_progress) -> tuple[FaceMotion, float]:
-        """Speech -> FaceMotion at options.fps; returns (motion, audio duration in seconds)."""
-        o = self.options
-        samples = media.load_audio(audio_path, DRIVER_RATE, max_duration=o.max_duration)
-        duration = len(samples) / DRIVER_RATE
-        driver_options = AudioDriverOptions(fps=o.fps, seed=o.seed, head_motion=o.head_motion,
-                                            expressiveness=o.expressiveness, transcript=o.transcript)
-        motion = drive_from_audio(samples, DRIVER_RATE, driver_options, progress=progress)
-        expected = media.num_video_frames(duration, o.fps)
-        if motion.num_frames != expected:  # the driver's contract; a mismatch is a bug, not bad input
-            raise RuntimeError(f"audio driver produced {motion.num_frames} frames, expected {expected}")
-        return motion, duration
-
-    def landmarks(self, image_path: str | Path, audio_path: str | Path, out: str | Path | None = None,
+    def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None,
                   progress: ProgressFn = no_progress) -> LandmarkTrack:
-        """The landmark track of the portrait driven by the audio; saved as .npz when `out` is given."""
-        self._check_audio(audio_path)
+        """The portrait's landmark track under the configured driver; saved as .npz when `out` is given."""
+        signal = check_signal(self.options, audio_path)
         portrait = self.prepare(image_path)
-        motion, _ = self.drive_audio(audio_path, progress)
-        track = FaceRig(portrait.face).track(motion)
+        track = drive(self.options, signal, portrait, progress).track
         if out is not None:
             track.save(out)
         return track
 
-    # ------------------------------------------------------------------ render
-    def render(self, image_path: str | Path, audio_path: str | Path, out: str | Path,
+    def render(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path,
                progress: ProgressFn = no_progress) -> RenderResult:
-        """Render `out` (.mp4/.mov/.mkv): the portrait speaking the audio. Nothing is left at `out` on failure."""
+        """Render `out` (.mp4/.mov/.mkv). Nothing is left at `out` on failure or interruption."""
         o = self.options
         # 1. validate every input before any output (errors are one line, nothing is written)
         out = media.check_output_path(out)
-        self._check_audio(audio_path)
+        signal: Signal = check_signal(o, audio_path)
         choice = select_engine(o.engine, o.ckpt_dir)
         portrait = self.prepare(image_path, multiple=64 if choice.name == "mofa" else 2)
         controls = load_controls(o, portrait.framing)
-        # 2. drive, rig, render
+        # 2. drive: motion -> landmark track
         logger.log(logging.WARNING if o.engine == "auto" else logging.INFO, "%s", choice.reason)
-        motion, duration = self.drive_audio(audio_path, progress)
-        track = FaceRig(portrait.face).track(motion)
+        driven: Drive = drive(o, signal, portrait, progress)
+        track = driven.track
         if o.save_landmarks is not None:
             track.save(o.save_landmarks)
-        frames = self._frames(choice, portrait, track, controls)
+        # 3. render frames into a video-only temporary file, then mux the audio onto the output
+        frames = self._frames(choice, portrait, track, controls, progress)
         height, width = portrait.image.shape[:2]
         with ExitStack() as stack:
             tmp_out = stack.enter_context(media.atomic_output(out))
             tmp_video = stack.enter_context(media.temporary_path(out, ".video.mp4"))
-            debug = stack.enter_context(_DebugVideos(o.debug_dir, portrait, track, controls)) if o.debug_dir else None
-            with media.VideoEncoder(tmp_video, width, height, o.fps) as encoder:
+            debug = (stack.enter_context(_DebugVideos(o.debug_dir, portrait, track, controls))
+                     if o.debug_dir else None)
+            with media.VideoEncoder(tmp_video, width, height, track.fps) as encoder:
                 for t, frame in enumerate(frames):
                     encoder.write(frame)
                     if debug is not None:
@@ -134,25 +118,19 @@ class Studio:
                     progress("render", t + 1, track.num_frames)
             if encoder.frames != track.num_frames:
                 raise RuntimeError(f"engine produced {encoder.frames} frames, expected {track.num_frames}")
-            progress("mux", 0, 1)
-            media.mux_audio(tmp_video, Path(audio_path), tmp_out, duration)
-            progress("mux", 1, 1)
-            # leaving the stack deletes the video-only intermediate and renames tmp_out onto `out`
-        return RenderResult(path=out, engine=choice.name, num_frames=track.num_frames, fps=o.fps,
-                            duration=duration, width=width, height=height)
+            media.mux_audio(tmp_video, driven.audio, tmp_out, driven.duration)
+            # leaving the stack deletes the video-only file and renames tmp_out onto `out`
+        return RenderResult(path=out, engine=choice.name, num_frames=track.num_frames, fps=track.fps,
+                            duration=driven.duration, width=width, height=height,
+                            has_audio=driven.audio is not None)
 
-    def _frames(self, choice: EngineChoice, portrait: Portrait, track: LandmarkTrack, controls: MotionControls):
+    def _frames(self, choice: EngineChoice, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
+                progress: ProgressFn):
         if choice.name == "mofa":
             from .mofa_app import mofa_frames
 
             return mofa_frames(self.options, portrait, track, controls)
         return warp_frames(portrait, track, controls)
-
-    def _check_audio(self, audio_path: str | Path) -> None:
-        info = media.probe_audio(audio_path)
-        if info.duration > self.options.max_duration:
-            raise InputError(f"{audio_path} is {info.duration:.1f} s long, over the --max-duration limit "
-                             f"of {self.options.max_duration:g} s")
 
 
 class _DebugVideos:

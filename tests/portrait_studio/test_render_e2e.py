@@ -74,8 +74,9 @@ def test_mouth_opens_and_closes_with_the_speech(demo_render, speech_path):
     frames = read_frames(out)
     aperture = mouth_aperture(frames)
     env = loudness(speech_path, len(frames))
-    assert aperture.max() - aperture.min() > 0.08  # the mouth really opens...
-    assert np.percentile(aperture, 10) < 0.03  # ... and closes again
+    rest = aperture[0]  # the photo's own lips (this portrait smiles with parted lips)
+    assert aperture.max() - rest > 0.08  # the mouth really opens...
+    assert np.percentile(aperture, 10) < rest + 0.03  # ... and closes again
     lags = range(-6, 7)
 
     def corr(lag):
@@ -85,6 +86,7 @@ def test_mouth_opens_and_closes_with_the_speech(demo_render, speech_path):
 
     c = {lag: corr(lag) for lag in lags}
     best = max(c, key=c.get)
+    print("aperture/loudness correlation by lag:", {k: round(v, 3) for k, v in c.items()})
     assert c[best] > 0.5, c
     assert abs(best) <= 2, c
 
@@ -102,9 +104,9 @@ def test_silent_audio_renders_a_still_mouth(tmp_path, capsys, portrait_path):
 
 def test_several_faces_animate_the_largest_with_a_warning(tmp_path, capsys, portrait_path, caplog):
     face = Image.open(portrait_path).convert("RGB")
-    canvas = Image.new("RGB", (768, 512), (90, 90, 90))
+    canvas = Image.new("RGB", (1024, 512), (90, 90, 90))
     canvas.paste(face, (0, 0))
-    canvas.paste(face.resize((256, 256)), (512, 128))
+    canvas.paste(face.resize((384, 384)), (640, 128))  # mediapipe needs faces >~ 1/4 of its view
     image = tmp_path / "two.png"
     canvas.save(image)
     audio = make_audio(tmp_path / "a.wav", seconds=0.4)
