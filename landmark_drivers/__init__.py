@@ -26,3 +26,8 @@ __all__ += [
     "AudioDriverOptions", "drive_from_audio", "PhoneSegment", "PhoneAlignmentError", "align_phones",
     "recognize_phones",
 ]
+
+from .video_driver import (DrivingVideoError, DrivingVideoInfo, VideoDriverOptions, drive_from_video,  # noqa: E402
+                           probe_driving_video)
+
+__all__ += ["VideoDriverOptions", "drive_from_video", "probe_driving_video", "DrivingVideoInfo", "DrivingVideoError"]
