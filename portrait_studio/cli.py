@@ -35,7 +35,9 @@ def _add_driver_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--transcript", help="what is said (a .txt file or the text itself; English): forced alignment")
     p.add_argument("--head-motion", type=float, default=1.0, help="idle head motion scale, 0 = still (default 1)")
     p.add_argument("--expressiveness", type=float, default=1.0,
-                   help="brows/blinks/expression scale, 0 = neutral (default 1)")
+                   help="brow raises and eye widening scale, 0 = none; blinks stay natural (default 1)")
+    p.add_argument("--language", default="auto", choices=["auto", "english", "acoustic"],
+                   help="speech: auto (any language), english (phone visemes), acoustic (loudness/spectrum only)")
     p.add_argument("--max-duration", type=float, default=600.0, help="longest audio accepted, seconds (default 600)")
     p.add_argument("--audio-driver", default="embedded", choices=["embedded", "sadtalker"],
                    help="speech -> motion: embedded (no weights, default) or sadtalker (learned; needs its weights)")
@@ -119,7 +121,8 @@ def _options(args: argparse.Namespace) -> RenderOptions:
         trajectory=getattr(args, "trajectory", None), motion_brush=getattr(args, "motion_brush", None),
         max_duration=args.max_duration, ckpt_dir=getattr(args, "ckpt_dir", None),
         save_landmarks=getattr(args, "save_landmarks", None), debug_dir=getattr(args, "debug_dir", None),
-        audio_driver=args.audio_driver, pose_style=args.pose_style, driving_video=args.driving_video,
+        language=args.language, audio_driver=args.audio_driver, pose_style=args.pose_style,
+        driving_video=args.driving_video,
         relative_to=args.relative_to, expression=args.expression, landmarks=getattr(args, "landmarks", None),
         mofa=mofa,
     ).validate()

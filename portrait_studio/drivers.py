@@ -145,7 +145,8 @@ def drive(options: RenderOptions, signal: Signal, portrait, progress: ProgressFn
                 track = _add_expression(rig, track, signal.expression)
             return Drive(track, signal.audio)
         driver_options = AudioDriverOptions(fps=o.fps, seed=o.seed, head_motion=o.head_motion,
-                                            expressiveness=o.expressiveness, transcript=o.transcript)
+                                            expressiveness=o.expressiveness, transcript=o.transcript,
+                                            language="english" if o.transcript else o.language)
         motion = drive_from_audio(samples, DRIVER_RATE, driver_options, progress=progress)
         return Drive(rig.track(_layer(motion, signal.expression)), signal.audio)
     expression = signal.expression

@@ -12,6 +12,7 @@ from .errors import InputError
 Engine = Literal["auto", "warp", "mofa"]
 AudioDriver = Literal["embedded", "sadtalker"]
 RelativeTo = Literal["first", "neutral"]
+Language = Literal["auto", "english", "acoustic"]
 DType = Literal["fp16", "bf16", "fp32"]
 
 
@@ -42,7 +43,8 @@ class RenderOptions:
     seed: int = 0  # seeds every random choice (blinks, head motion, diffusion noise)
     transcript: str | None = None  # what is said (English): enables forced alignment of phones
     head_motion: float = 1.0  # scale of the idle head motion; 0 = still head
-    expressiveness: float = 1.0  # scale of brows/blinks/non-verbal expression; 0 = neutral face
+    expressiveness: float = 1.0  # scale of brow raises and eye widening; 0 = none (blinks stay natural)
+    language: Language = "auto"  # speech: auto (phones + acoustics), english (phones), acoustic (any language)
     trajectory: Path | None = None  # JSON of trajectories that move the background (see README)
     motion_brush: Path | None = None  # mask PNG: white = the region the trajectories move
     max_duration: float = 600.0  # refuse audio longer than this many seconds
@@ -68,6 +70,8 @@ class RenderOptions:
                f"--expressiveness must be between 0 and 5, got {self.expressiveness}")
         _check(_finite(self.max_duration) and self.max_duration > 0,
                f"--max-duration must be positive, got {self.max_duration}")
+        _check(self.language in ("auto", "english", "acoustic"),
+               f"--language must be auto, english or acoustic, got {self.language!r}")
         _check(self.audio_driver in ("embedded", "sadtalker"),
                f"--audio-driver must be embedded or sadtalker, got {self.audio_driver!r}")
         _check(0 <= self.pose_style <= 45, f"--pose-style must be between 0 and 45, got {self.pose_style}")
