@@ -144,3 +144,27 @@ def test_bad_driver_input_fails_cleanly(tmp_path, capsys, portrait_path, case, p
                  "--ckpt-dir", str(tmp_path / "empty")]
     code = cli.main(args)
     assert_clean_failure(code, capsys.readouterr().err, out, pattern)
+
+
+def test_sadtalker_driver_through_the_cli(tmp_path_factory, portrait_path, speech_path):
+    """Random full-size networks of the published layout + a fake BFM: the learned driver renders."""
+    import torch
+
+    from landmark_drivers.sadtalker.driver import NETWORKS
+    from tests.landmark_drivers.test_sadtalker_fakes import write_checkpoint, write_fake_bfm
+
+    root = tmp_path_factory.mktemp("sadtalker")
+    torch.manual_seed(0)
+    write_checkpoint(root / "ckpts/sad_talker/SadTalker_V0.0.2_256.safetensors",
+                     {name: cls().eval() for name, cls in NETWORKS.items()})
+    write_fake_bfm(root / "ckpts/sad_talker/BFM_Fitting", bases=0.02)
+    audio = make_audio(root / "a.wav", seconds=1.0)
+    out, lm = root / "sad.mp4", root / "lm.npz"
+    assert cli.main(["render", "--image", str(portrait_path), "--audio", str(audio), "-o", str(out),
+                     "--audio-driver", "sadtalker", "--pose-style", "5", "--ckpt-dir", str(root),
+                     "--save-landmarks", str(lm)]) == 0
+    p = probe_video(out)
+    assert p.frames == 25 and p.audio_codec == "aac"
+    track = LandmarkTrack.load(lm)
+    assert np.isfinite(track.points).all() and np.allclose(track.points[0], track.reference)
+    assert np.abs(track.points[1:] - track.reference).max() > 0.1  # the random networks do move the face

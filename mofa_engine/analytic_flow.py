@@ -1,0 +1,511 @@
+"""Analytic sparse-to-dense flow (warp engine): landmarks -> dense backward map, on one CPU core.
+
+For frame t the renderer needs, for each output pixel y, where to sample the portrait: B(y).
+
+    z    = L(y)                                   eyes and mouth open and close (full resolution)
+    B(y) = z + m(S^-1 z) (S^-1 z - z) + w R(z) + J(z)
+
+* S: similarity (scale, rotation, shift) fitted on landmarks that expressions barely move (upper jaw,
+  nose, eye corners): the head's rigid motion; S^-1 z carries z back with the head.
+* m: head weight in the portrait: 1 on the face, a falloff centred on the edge of the head region
+  (face, hair, neck; the neck fading toward the shoulders), 0 in the background. The falloff is at
+  least twice as wide as the motion at the head's edge, so the blend cannot fold.
+* L: per eye and for the inner lips, a piecewise-linear map along the lid (lip) normal that is
+  increasing, so it cannot fold: it takes the part of a gap change beyond `gap_ratio` (a blink, a
+  mouth opening from closed) that a smooth spline would only reach by overshooting.
+* R: thin-plate spline with knots at L(target landmarks) (plus eye/lip contour midpoints) holding
+  what is left after the rigid part, zero on a ring of anchors whose radius grows with the residuals;
+  w fades it beyond the ring and, measured where the point samples the portrait, away from the face
+  (1 on the face, so B(target landmark) = reference landmark).
+* J: drags (`trajectories.DragField`), backward.
+The smooth part (everything but L) is evaluated on a coarse grid and bilinearly upsampled; a bilinear
+map has a positive Jacobian in a cell iff it does at the cell's 4 corners, which the fold guard
+checks (L is increasing by construction). A frame that folds is refitted with more spline
+smoothing, then with R and J scaled down.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import torch
+
+from mofa_engine.regions import face_frame, head_polygon, neck_polygon
+from mofa_engine.trajectories import DragField, sample_bilinear
+
+logger = logging.getLogger(__name__)
+
+# landmarks that expressions barely move: upper jaw, nose, eye corners (iBUG, 0-based)
+RIGID_POINTS = [0, 1, 2, 14, 15, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
+# openings: (corner, corner, ((upper, lower), ...)) for the two eyes and the inner lips
+OPENINGS = ((36, 39, ((37, 41), (38, 40))), (42, 45, ((43, 47), (44, 46))),
+            (60, 64, ((61, 67), (62, 66), (63, 65))))
+# closed contours (eyes, inner lips) that get a spline knot between consecutive points
+_CONTOURS = (tuple(range(36, 42)), tuple(range(42, 48)), tuple(range(60, 68)))
+_MID_A = np.array([c[i] for c in _CONTOURS for i in range(len(c))])
+_MID_B = np.array([c[(i + 1) % len(c)] for c in _CONTOURS for i in range(len(c))])
+
+
+def _lid_sides() -> np.ndarray:
+    """Per opening, for the 68 landmarks + contour midpoints: -1 on its upper lid/lip, +1 lower, 0 else."""
+    sides = np.zeros((len(OPENINGS), 68 + len(_MID_A)), np.int8)
+    for i, (_, _, pairs) in enumerate(OPENINGS):
+        sides[i, [up for up, _ in pairs]] = -1
+        sides[i, [lo for _, lo in pairs]] = 1
+        mids = sides[i, _MID_A] + sides[i, _MID_B]  # a midpoint lies on the lid of its ends
+        sides[i, 68:] = np.sign(mids)
+    return sides
+
+
+_SIDES = _lid_sides()  # [openings, 68 + midpoints]
+
+
+@dataclass(frozen=True)
+class AnalyticFlowOptions:
+    """Knobs of `AnalyticFlow` (the defaults are what the tests and the timings use)."""
+
+    coarse_stride: int = 0  # grid step (px) of the smooth field; 0 = face height / 26 within [4, 8]
+    falloff: float = 0.2  # smallest width of the head -> background blend, in face heights
+    falloff_outside: float = 0.25  # part of that blend lying outside the head region (in the background)
+    neck_length: float = 0.6  # the neck's weight fades to 0 this far below the chin, in face heights
+    ring_gap: float = 0.45  # anchor ring beyond the outermost landmark, in face-ellipse radii
+    ring_points: int = 16  # anchors on the ring
+    smoothing: float = 1e-6  # thin-plate regularisation (coordinates in face heights)
+    gap_ratio: float = 2.0  # the spline sees an eye/mouth gap change by at most this factor, plus
+    gap_slack: float = 0.02  # this many face heights; L takes the rest
+    min_gap: float = 0.25  # an opening mouth stretches at least this part of the spline's lip gap
+    min_jacobian: float = 0.02  # fold guard: smallest accepted Jacobian determinant of the smooth part
+    drag_radius: float = 0.06  # drag falloff sigma without brush, in image short sides
+
+    def __post_init__(self) -> None:
+        checks = {
+            "coarse_stride": self.coarse_stride >= 0, "falloff": self.falloff > 0,
+            "falloff_outside": 0 <= self.falloff_outside <= 1, "neck_length": self.neck_length > 0,
+            "ring_gap": self.ring_gap > 0, "ring_points": self.ring_points >= 3, "smoothing": self.smoothing >= 0,
+            "gap_ratio": self.gap_ratio >= 1, "gap_slack": self.gap_slack >= 0, "min_gap": 0 < self.min_gap <= 1,
+            "drag_radius": self.drag_radius > 0,
+        }
+        for name, ok in checks.items():
+            if not ok:
+                raise ValueError(f"AnalyticFlowOptions.{name} is out of range: {getattr(self, name)!r}")
+
+
+def _smoothstep(z: np.ndarray) -> np.ndarray:
+    z = np.clip(z, 0.0, 1.0)
+    return z * z * (3.0 - 2.0 * z)
+
+
+def _tps_eval(points: np.ndarray, knots: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Thin-plate spline at points `[G, 2]`; float32 numpy (the hot loop; no thread pool). -> `[G, 2]`."""
+    pts = points.astype(np.float32)
+    d2 = (pts * pts).sum(1)[:, None] + (knots * knots).sum(1)[None] - 2.0 * (pts @ knots.T)  # [G, N]
+    np.maximum(d2, 1e-12, out=d2)
+    radial = np.log(d2)
+    radial *= d2  # d2 log d2 = 2 U; the 0.5 is folded into the radial weights
+    n = len(knots)
+    return (radial @ weights[:n] + pts @ weights[n + 1:] + weights[n]).astype(np.float64)
+
+
+def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """Least-squares (scale, R [2, 2], t [2]) with dst ~ scale * R @ src + t (Umeyama, no reflection)."""
+    mu_s, mu_d = src.mean(0), dst.mean(0)
+    xs, ys = src - mu_s, dst - mu_d
+    u, sig, vt = np.linalg.svd(ys.T @ xs / len(src))
+    d = np.diag([1.0, -1.0 if np.linalg.det(u @ vt) < 0 else 1.0])
+    rot = u @ d @ vt
+    scale = float(np.trace(np.diag(sig) @ d) / max((xs * xs).sum() / len(src), 1e-12))
+    return scale, rot, mu_d - scale * rot @ mu_s
+
+
+def _distance_outside(mask: np.ndarray) -> np.ndarray:
+    """Euclidean distance (px) to the nearest nonzero pixel of `mask` (0 on it)."""
+    return cv2.distanceTransform((mask == 0).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+
+
+def _fill(polygons: list[np.ndarray], height: int, width: int) -> np.ndarray:
+    canvas = np.zeros((height, width), dtype=np.uint8)
+    for poly in polygons:
+        cv2.fillPoly(canvas, [np.round(poly * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
+    return canvas
+
+
+def _cell_min_det(pos: np.ndarray, stride: float) -> float:
+    """Smallest corner Jacobian determinant over the cells of an absolute grid map `[ny, nx, 2]`."""
+    if pos.shape[0] < 2 or pos.shape[1] < 2:
+        return 1.0
+    ex = (pos[:, 1:] - pos[:, :-1]) / stride  # [ny, nx-1, 2]
+    ey = (pos[1:] - pos[:-1]) / stride  # [ny-1, nx, 2]
+    halves = (slice(None, -1), slice(1, None))  # a cell's top/bottom edge, left/right edge
+    dets = ((ex[r, :, 0] * ey[:, c, 1] - ex[r, :, 1] * ey[:, c, 0]).min() for r in halves for c in halves)
+    return float(min(dets))
+
+
+@dataclass
+class _Opening:
+    """L for one eye or the inner lips, in output pixels (see the module docstring).
+
+    Along each column u (corner to corner) the output gap [v_up, v_low] is mapped onto the gap the
+    spline sees, larger by `delta` (> 0 in a blink, < 0 when a mouth opens); bands of height `band`
+    above and below absorb the shift. Piecewise linear and increasing in v: dL_v/dv > 0.
+    """
+
+    origin: np.ndarray  # [2] first corner
+    u_axis: np.ndarray  # [2] unit, corner to corner
+    v_axis: np.ndarray  # [2] unit, toward the lower lid / lip
+    us: np.ndarray  # [n] columns: corner, pairs..., corner
+    v_up: np.ndarray  # [n]
+    v_low: np.ndarray  # [n]
+    delta: np.ndarray  # [n] spline gap - output gap (0 at the corners)
+    band: float
+
+    def apply(self, y: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
+        """L(y) for points `[G, 2]`; side (`[G]`, -1/+1/0) pins points on the upper/lower lid to
+        their lid's side of the map, which matters when the lids touch (a closed eye)."""
+        rel = y - self.origin
+        u, v = rel @ self.u_axis, rel @ self.v_axis
+        inside = ((u > self.us[0]) & (u < self.us[-1]) & (v > self.v_up.min() - self.band)
+                  & (v < self.v_low.max() + self.band))
+        if not inside.any():
+            return y
+        u, v = u[inside], v[inside]
+        up, low = np.interp(u, self.us, self.v_up), np.interp(u, self.us, self.v_low)
+        delta = np.interp(u, self.us, self.delta)
+        gap = np.maximum(low - up, 0.25)
+        a, half = self.band, 0.5 * delta
+        new = np.where(v <= up, (up - a) + (v - up + a) * (a - half) / a,
+                       np.where(v <= low, up - half + (v - up) * (gap + delta) / gap,
+                                (low + half) + (v - low) * (a - half) / a))
+        new = np.where((v <= up - a) | (v >= low + a), v, new)
+        if side is not None:
+            side = side[inside]
+            new = np.where(side < 0, v - half, np.where(side > 0, v + half, new))
+        out = y.copy()
+        out[inside] += (new - v)[:, None] * self.v_axis
+        return out
+
+    def box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Integer (x0, y0, x1, y1) bounding the pixels L moves."""
+        u = np.array([self.us[0], self.us[-1], self.us[0], self.us[-1]])
+        v = np.array([self.v_up.min() - self.band] * 2 + [self.v_low.max() + self.band] * 2)
+        corners = self.origin + u[:, None] * self.u_axis + v[:, None] * self.v_axis
+        x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, None)
+        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, 0, width))
+        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, 0, height))
+        return int(x0), int(y0), x1, y1
+
+
+@dataclass
+class _Frame:
+    """Everything fitted for one target frame."""
+
+    scale: float
+    rot: np.ndarray
+    shift: np.ndarray
+    openings: list  # [_Opening]
+    opening_ids: list  # their indices in OPENINGS
+    drag_index: int | None
+    falloff: float = 0.0  # px, head weight
+    spread: float = 0.0  # px, falloff of the spline's weight around the face
+    ring: float = 0.0  # ring radius in face-ellipse radii
+    knots: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # [N, 2] normalised
+    weights: np.ndarray = field(default_factory=lambda: np.zeros((3, 2), np.float32))  # [N + 3, 2]
+    origin: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    unit: float = 1.0  # px per normalised unit
+    local: float = 1.0  # scale of R and J (the fold guard's last resort)
+
+    def close(self, y: np.ndarray, knots: bool = False) -> np.ndarray:
+        """L(y); `knots=True` for the 68 landmarks + midpoints, whose lid sides are known."""
+        for opening, i in zip(self.openings, self.opening_ids):
+            y = opening.apply(y, _SIDES[i] if knots else None)
+        return y
+
+    def inverse(self, y: np.ndarray) -> np.ndarray:
+        """S^-1 y for y `[G, 2]`."""
+        return ((y - self.shift) @ self.rot) / self.scale
+
+
+class AnalyticFlow:
+    """Dense motion of a portrait from its landmarks: backward maps for cv2.remap, forward flows.
+
+    reference: float `[68, 2]` (x, y) pixels of the portrait's landmarks (iBUG order).
+    height, width: the portrait's size in pixels.
+    region_mask: optional `[H, W]` (>= 0.5 = moves with the head). Default: face, hair and neck from
+        the landmarks (`regions.py`), the neck fading toward the shoulders.
+    trajectories: optional drags, float `[N_i, 2]` pixel arrays (`trajectories.parse_trajectories`),
+        spread over `num_frames` frames; brush: optional `[H, W]` motion-brush mask (`DragField`).
+    """
+
+    def __init__(self, reference: np.ndarray, height: int, width: int,
+                 region_mask: np.ndarray | None = None, *, trajectories=None,
+                 brush: np.ndarray | None = None, num_frames: int | None = None,
+                 options: AnalyticFlowOptions = AnalyticFlowOptions()) -> None:
+        ref = np.asarray(reference, dtype=np.float64)
+        if ref.shape != (68, 2) or not np.isfinite(ref).all():
+            raise ValueError(f"reference must be finite [68, 2] landmarks, got shape {ref.shape}")
+        if height < 2 or width < 2:
+            raise ValueError(f"image must be at least 2x2, got {height}x{width}")
+        self.reference, self.height, self.width, self.options = ref, int(height), int(width), options
+        self.frame = face_frame(ref)
+        # face ellipse along the face's axes, scaled so that every landmark lies at radius <= 1
+        self._axes_dirs = np.stack([self.frame.across, self.frame.down], 1)
+        self.center = ref.mean(0)
+        uv = (ref - self.center) @ self._axes_dirs
+        axes = np.abs(uv).max(0)
+        self.axes = axes * np.sqrt(((uv / axes) ** 2).sum(1)).max()
+        # head weight ingredients: distance outside the face hull, signed distance to the head region
+        hull = cv2.convexHull(ref[:27].astype(np.float32))[:, 0].astype(np.float64)  # jaw and brows
+        face = _fill([hull], self.height, self.width)
+        if region_mask is None:
+            polygons = [head_polygon(ref), neck_polygon(ref, options.neck_length)]
+            region = _fill(polygons, self.height, self.width)
+        else:
+            region_mask = np.asarray(region_mask)
+            if region_mask.shape != (self.height, self.width):
+                raise ValueError(f"region_mask must be [{self.height}, {self.width}], got {region_mask.shape}")
+            region = (region_mask >= 0.5).astype(np.uint8)
+        self._fade_neck = region_mask is None
+        # signed distance with the edge half-way between pixels (slope 1 across it), then lightly blurred:
+        # both maps stay 1-Lipschitz and lose their pixel-scale kinks
+        signed = _distance_outside(region) - _distance_outside(1 - region) + np.where(region > 0, 0.5, -0.5)
+        maps = np.stack([_distance_outside(face), signed], -1).astype(np.float32)
+        self._maps = np.ascontiguousarray(cv2.GaussianBlur(maps, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE))
+        self._edge = head_polygon(ref)  # where the head meets the background (sizes the falloff)
+        self.drags = None
+        if trajectories:
+            if num_frames is None:
+                raise ValueError("trajectories need num_frames (the clip length)")
+            self.drags = DragField(trajectories, brush, num_frames, self.height, self.width,
+                                   options.drag_radius)
+        ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float32)
+        self._base = np.stack([xs, ys], -1)  # [H, W, 2] pixel positions
+        angles = np.linspace(0.0, 2 * np.pi, options.ring_points, endpoint=False)
+        self._ring_dirs = np.stack([np.cos(angles), np.sin(angles)], 1) * self.axes @ self._axes_dirs.T
+        cs = options.coarse_stride or int(np.clip(round(self.frame.height / 26.0), 4, 8))
+        self.stride = cs
+        self._coarse_shape = (-(-self.height // cs), -(-self.width // cs))
+        gy, gx = np.mgrid[0:self._coarse_shape[0], 0:self._coarse_shape[1]] * float(cs)
+        self._coarse_nodes = np.stack([gx, gy], -1) + (cs - 1) / 2.0  # [ny, nx, 2] pixel positions
+
+    # ------------------------------------------------------------------ weights
+    def _radius(self, x: np.ndarray) -> np.ndarray:
+        """Face-ellipse radius of portrait points x `[G, 2]`."""
+        uv = (x - self.center) @ self._axes_dirs / self.axes
+        return np.sqrt((uv * uv).sum(1))
+
+    def _head_weight(self, x: np.ndarray, falloff: float) -> np.ndarray:
+        """m at portrait points x `[G, 2]` for a blend `falloff` px wide."""
+        dist = sample_bilinear(self._maps, x)
+        fade = 1.0
+        if self._fade_neck:
+            below = (x - self.frame.chin) @ self.frame.down / (self.options.neck_length * self.frame.height)
+            fade = np.clip(1.0 - below, 0.0, 1.0)
+        face = _smoothstep(1.0 - dist[:, 0] / falloff)  # 1 on the face, 0 `falloff` px out
+        region = fade * _smoothstep(self.options.falloff_outside - dist[:, 1] / falloff)
+        return np.maximum(face, region)
+
+    # ------------------------------------------------------------------ fitting
+    def _opening(self, p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarray) -> _Opening:
+        """Build L for one opening; uncrosses lids/lips in `p`, opens closed lips in `r` (in place)."""
+        opt = self.options
+        corner_a, corner_b, pairs = spec
+        a = p[corner_a].copy()
+        u_axis = p[corner_b] - a
+        width = max(float(np.linalg.norm(u_axis)), 1e-6)
+        u_axis = u_axis / width
+        v_axis = np.array([-u_axis[1], u_axis[0]])
+        v_axis = v_axis if v_axis @ down >= 0 else -v_axis
+        slack = opt.gap_slack * self.frame.height * scale
+        us, v_up, v_low, delta = [0.0], [0.0], [0.0], [0.0]
+        for up, lo in pairs:
+            gap = float((p[lo] - p[up]) @ v_axis)
+            if gap < 0:  # crossed lids / lips: both to the middle
+                p[up] = p[lo] = 0.5 * (p[up] + p[lo])
+                gap = 0.0
+            ref_gap = max(float((r[lo] - r[up]) @ self.frame.down), 0.0) * scale
+            seen = float(np.clip(gap, ref_gap / opt.gap_ratio,
+                                 max(ref_gap * opt.gap_ratio + slack, opt.min_gap * gap)))
+            if ref_gap < seen / opt.gap_ratio:  # a closed mouth opens: stretch a sliver of the lips
+                grow = 0.5 * (seen / opt.gap_ratio - ref_gap) / scale
+                r[up] -= grow * self.frame.down
+                r[lo] += grow * self.frame.down
+            us.append(float((0.5 * (p[up] + p[lo]) - a) @ u_axis))
+            v_up.append(float((p[up] - a) @ v_axis))
+            v_low.append(float((p[lo] - a) @ v_axis))
+            delta.append(seen - gap)
+        end = float((p[corner_b] - a) @ v_axis)
+        us, v_up, v_low, delta = us + [width], v_up + [end], v_low + [end], delta + [0.0]
+        us = np.maximum.accumulate(np.asarray(us))  # columns never go backwards
+        band = max(1.5 * float(np.abs(delta).max()), 0.5 * width)
+        return _Opening(a, u_axis, v_axis, us, np.asarray(v_up), np.asarray(v_low), np.asarray(delta), band)
+
+    def _fit(self, points: np.ndarray, drag_index: int | None, smoothing: float) -> _Frame:
+        opt = self.options
+        p, r = np.array(points, dtype=np.float64), self.reference.copy()
+        scale, rot, shift = _similarity(r[RIGID_POINTS], p[RIGID_POINTS])
+        openings = [self._opening(p, r, spec, scale, rot @ self.frame.down) for spec in OPENINGS]
+        ids = [i for i, o in enumerate(openings) if np.any(o.delta)]  # the spline alone does the rest
+        fr = _Frame(scale, rot, shift, [openings[i] for i in ids], ids, drag_index)
+        p = fr.close(np.concatenate([p, 0.5 * (p[_MID_A] + p[_MID_B])]), knots=True)  # spline's frame
+        r = np.concatenate([r, 0.5 * (r[_MID_A] + r[_MID_B])])
+        edge_motion = np.linalg.norm(self._edge @ (scale * rot).T + shift - self._edge, axis=1).max()
+        fr.falloff = max(opt.falloff * self.frame.height, 2.0 * edge_motion / max(scale, 1e-6))
+        back = fr.inverse(p)
+        values = r - p - self._head_weight(back, fr.falloff)[:, None] * (back - p)  # px, per knot
+        fr.spread = max(fr.falloff, 2.0 * float(np.abs(values).max()))
+        reach = float(np.abs(values).max()) / scale / min(self.axes)
+        fr.ring = max(1.0 + opt.ring_gap, self._radius(back).max() + opt.ring_gap, 1.0 + 2.0 * reach)
+        ring = (self.center + fr.ring * self._ring_dirs) @ (scale * rot).T + shift  # anchors ride with the head
+        fr.origin, fr.unit = scale * rot @ self.center + shift, scale * self.frame.height
+        knots = (np.concatenate([p, ring]) - fr.origin) / fr.unit
+        values = np.concatenate([values, np.zeros((len(ring), 2))])
+        # knots closer than ~0.1 px (a closed mouth's inner lips) merge, averaging their values
+        d2 = (knots[:, None, 0] - knots[None, :, 0]) ** 2 + (knots[:, None, 1] - knots[None, :, 1]) ** 2
+        keep, inverse = np.unique(np.argmax(d2 < (0.1 / fr.unit) ** 2, axis=1), return_inverse=True)
+        merged = np.zeros((len(keep), 2))
+        np.add.at(merged, inverse, values)
+        merged /= np.bincount(inverse)[:, None]
+        knots, n, d2 = knots[keep], len(keep), np.maximum(d2[np.ix_(keep, keep)], 1e-300)
+        system = np.zeros((n + 3, n + 3))
+        system[:n, :n] = 0.5 * d2 * np.log(d2) + smoothing * np.eye(n)  # U(r) = r^2 log r
+        system[:n, n] = system[n, :n] = 1.0
+        system[:n, n + 1:] = knots
+        system[n + 1:, :n] = knots.T
+        rhs = np.zeros((n + 3, 2))
+        rhs[:n] = merged
+        weights = np.linalg.solve(system, rhs)
+        weights[:n] *= 0.5  # `_tps_eval` computes d2 log d2 = 2 U
+        fr.knots, fr.weights = knots.astype(np.float32), weights.astype(np.float32)
+        return fr
+
+    def _field(self, z: np.ndarray, fr: _Frame) -> np.ndarray:
+        """Smooth part of B(z) - z at spline-frame points z `[G, 2]` (everything but L)."""
+        back = fr.inverse(z)
+        out = self._head_weight(back, fr.falloff)[:, None] * (back - z)
+        win = 1.0 - _smoothstep((self._radius(back) - fr.ring) / (0.3 * fr.ring))
+        live = np.flatnonzero(win > 0)
+        if len(live) and fr.local > 0:
+            spline = _tps_eval((z[live] - fr.origin) / fr.unit, fr.knots, fr.weights)
+            # the spline's weight is taken where its point samples the portrait: 1 on the face (so at
+            # every knot), falling off `spread` px outside it; an opened jaw drags the neck, not the shoulders
+            source = z[live] + out[live] + spline
+            near = _smoothstep(1.0 - sample_bilinear(self._maps, source)[:, 0] / fr.spread)
+            out[live] += fr.local * (win[live] * near)[:, None] * spline
+        if self.drags is not None and fr.local > 0:
+            out += fr.local * self.drags.backward(z, fr.drag_index)
+        return out
+
+    # ------------------------------------------------------------------ per frame
+    def _solve_frame(self, points: np.ndarray, drag_index: int | None) -> tuple[_Frame, np.ndarray]:
+        """Fit one frame under the fold guard; returns it with its smooth field on the coarse grid."""
+        opt = self.options
+        tries = [(opt.smoothing * f, 1.0) for f in (1, 10, 100)]
+        tries += [(opt.smoothing * 100, a) for a in (0.8, 0.6, 0.4, 0.2, 0.0)]
+        fitted_with = None
+        for smoothing, local in tries:
+            if smoothing != fitted_with:
+                fr, fitted_with = self._fit(points, drag_index, smoothing), smoothing
+            fr.local = local
+            coarse = self._field(self._coarse_nodes.reshape(-1, 2), fr).reshape(self._coarse_nodes.shape)
+            if _cell_min_det(coarse + self._coarse_nodes, self.stride) >= opt.min_jacobian:
+                break
+            logger.debug("fold guard: smoothing %g, local %g fold", smoothing, local)
+        else:
+            logger.warning("fold guard: a frame still folds with its local motion off")
+        return fr, coarse
+
+    def _compose(self, fr: _Frame, coarse: np.ndarray) -> np.ndarray:
+        """The full-resolution backward map B(y), float32 `[H, W, 2]` (absolute x, y)."""
+        cs = self.stride
+        ny, nx = coarse.shape[:2]
+        # nodes sit at block centres, so cv2's half-pixel resize is exactly bilinear between them
+        full = cv2.resize(coarse.astype(np.float32), (nx * cs, ny * cs), interpolation=cv2.INTER_LINEAR)
+        smooth = full if full.shape[:2] == (self.height, self.width) else \
+            np.ascontiguousarray(full[: self.height, : self.width])
+        # L at full resolution: B(y) = L(y) + smooth(L(y)), read before `smooth` becomes the map
+        patches, boxes = [], [opening.box(self.height, self.width) for opening in fr.openings]
+        for x0, y0, x1, y1 in boxes:
+            if x1 <= x0 or y1 <= y0:
+                continue
+            pts = self._base[y0:y1, x0:x1].reshape(-1, 2).astype(np.float64)
+            z = pts
+            for opening, (a0, b0, a1, b1) in zip(fr.openings, boxes):  # those touching this box
+                if a0 < x1 and x0 < a1 and b0 < y1 and y0 < b1:
+                    z = opening.apply(z)
+            moved = np.any(z != pts, axis=1)
+            if moved.any():
+                patches.append(((x0, y0, x1, y1), moved, z[moved] + sample_bilinear(smooth, z[moved])))
+        out = np.add(smooth, self._base, out=smooth)  # displacement -> absolute positions
+        for (x0, y0, x1, y1), moved, values in patches:
+            patch = out[y0:y1, x0:x1].reshape(-1, 2)
+            patch[moved] = values
+            out[y0:y1, x0:x1] = patch.reshape(y1 - y0, x1 - x0, 2)
+        return out
+
+    # ------------------------------------------------------------------ public API
+    def _frames(self, points, frame_index):
+        pts = np.asarray(points, dtype=np.float64)
+        single = pts.ndim == 2
+        pts = pts[None] if single else pts
+        if pts.ndim != 3 or pts.shape[1:] != (68, 2) or not np.isfinite(pts).all():
+            raise ValueError(f"points must be finite [68, 2] or [T, 68, 2], got shape {np.shape(points)}")
+        if self.drags is None:
+            return single, pts, [None] * len(pts)
+        if frame_index is None:
+            raise ValueError("this AnalyticFlow has trajectories: pass frame_index")
+        idx = np.atleast_1d(np.asarray(frame_index, dtype=int))
+        if idx.shape != (len(pts),) or idx.min() < 0 or idx.max() >= self.drags.num_frames:
+            raise ValueError(f"frame_index {frame_index!r} must give one index in [0, "
+                             f"{self.drags.num_frames}) per frame of points ({len(pts)})")
+        return single, pts, [int(i) for i in idx]
+
+    def backward_map(self, points: np.ndarray, frame_index=None, fused: bool = False):
+        """Sampling maps for `cv2.remap(portrait, map_x, map_y, cv2.INTER_LINEAR)`.
+
+        points: float `[68, 2]` or `[T', 68, 2]` target landmarks (x, y pixels) of the frame(s).
+        frame_index: int or `[T']` ints, the frames' indices in the clip (needed with trajectories).
+        Returns float32 `(map_x, map_y)`, each `[H, W]` (or `[T', H, W]`): the portrait pixel each
+        output pixel shows. `fused=True` returns one float32 `[H, W, 2]` (or `[T', H, W, 2]`) map
+        instead, for `cv2.remap(portrait, map, None, cv2.INTER_LINEAR)` (saves the split).
+        Stream long clips frame by frame: a frame's map is 8 bytes per pixel.
+        """
+        single, pts, idx = self._frames(points, frame_index)
+        maps = [self._compose(*self._solve_frame(pts[t], idx[t])) for t in range(len(pts))]
+        if fused:
+            return maps[0] if single else np.stack(maps)
+        map_x = np.stack([np.ascontiguousarray(m[..., 0]) for m in maps])
+        map_y = np.stack([np.ascontiguousarray(m[..., 1]) for m in maps])
+        return (map_x[0], map_y[0]) if single else (map_x, map_y)
+
+    def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> torch.Tensor:
+        """Forward flow (frame 0 -> frame t), the flow contract, by inverting the backward map.
+
+        points: float `[T', 68, 2]` (or `[68, 2]`) target landmarks. Returns float32 `[T', 2, H, W]`:
+        where each portrait pixel goes (dx, dy pixels). Newton steps on a grid of half the coarse
+        step, upsampled.
+        """
+        _, pts, idx = self._frames(points, frame_index)
+        cs = max(self.stride // 2, 1)
+        ny, nx = -(-self.height // cs), -(-self.width // cs)
+        gy, gx = np.mgrid[0:ny, 0:nx] * float(cs) + (cs - 1) / 2.0
+        target = np.stack([gx.ravel(), gy.ravel()], 1)  # portrait points whose image we look for
+        flows = np.empty((len(pts), 2, self.height, self.width), np.float32)
+        ex, ey = np.array([0.5, 0.0]), np.array([0.0, 0.5])
+        for t in range(len(pts)):
+            sample = self._compose(*self._solve_frame(pts[t], idx[t]))  # B, [H, W, 2]
+            y = target.copy()
+            for _ in range(iterations):
+                res = target - sample_bilinear(sample, y)
+                jx = sample_bilinear(sample, y + ex) - sample_bilinear(sample, y - ex)  # dB/dx
+                jy = sample_bilinear(sample, y + ey) - sample_bilinear(sample, y - ey)  # dB/dy
+                det = jx[:, 0] * jy[:, 1] - jx[:, 1] * jy[:, 0]
+                det = np.where(np.abs(det) < 1e-3, 1e-3, det)
+                step = np.stack([jy[:, 1] * res[:, 0] - jy[:, 0] * res[:, 1],
+                                 jx[:, 0] * res[:, 1] - jx[:, 1] * res[:, 0]], 1) / det[:, None]
+                y = y + np.clip(step, -2.0 * cs, 2.0 * cs)
+            disp = (y - target).reshape(ny, nx, 2).astype(np.float32)
+            full = cv2.resize(disp, (nx * cs, ny * cs), interpolation=cv2.INTER_LINEAR)
+            flows[t] = full[: self.height, : self.width].transpose(2, 0, 1)  # [H, W, 2] -> [2, H, W]
+        return torch.from_numpy(flows)
