@@ -118,7 +118,9 @@ class Studio:
                     progress("render", t + 1, track.num_frames)
             if encoder.frames != track.num_frames:
                 raise RuntimeError(f"engine produced {encoder.frames} frames, expected {track.num_frames}")
+            progress("mux", 0, 1)
             media.mux_audio(tmp_video, driven.audio, tmp_out, driven.duration)
+            progress("mux", 1, 1)
             # leaving the stack deletes the video-only file and renames tmp_out onto `out`
         return RenderResult(path=out, engine=choice.name, num_frames=track.num_frames, fps=track.fps,
                             duration=driven.duration, width=width, height=height,
