@@ -137,6 +137,11 @@ class VideoEncoder:
                "-threads", "2", "-f", "mp4", str(self.path)]
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
 
+    @property
+    def pid(self) -> int:
+        """Process id of the encoding ffmpeg (for measurements)."""
+        return self._proc.pid
+
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 [{self.height}, {self.width}, 3], got {frame.dtype} {frame.shape}")
