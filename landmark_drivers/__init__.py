@@ -31,3 +31,13 @@ from .video_driver import (DrivingVideoError, DrivingVideoInfo, VideoDriverOptio
                            probe_driving_video)
 
 __all__ += ["VideoDriverOptions", "drive_from_video", "probe_driving_video", "DrivingVideoInfo", "DrivingVideoError"]
+
+from .expressions import (ExpressionError, ExpressionTrack, apply_expression, expression_from_sliders,  # noqa: E402
+                          load_expression, motion_from_sliders, parse_expression)
+from .presets import PRESETS  # noqa: E402
+from .rig import FaceRig  # noqa: E402
+
+__all__ += [
+    "ExpressionError", "ExpressionTrack", "apply_expression", "expression_from_sliders", "load_expression",
+    "motion_from_sliders", "parse_expression", "PRESETS", "FaceRig",
+]
