@@ -81,18 +81,14 @@ def check_signal(options: RenderOptions, audio: str | Path | None) -> Signal:
     audio_info = None
     if audio is not None:
         audio_info = media.probe_audio(audio)
-        if audio_info.duration > o.max_duration:
-            raise InputError(f"{audio} is {audio_info.duration:.1f} s long, over the --max-duration limit "
-                             f"of {o.max_duration:g} s")
+        _check_length(audio, audio_info.duration, o.max_duration)
     video_info = None
     if o.driving_video is not None:
         try:
             video_info = probe_driving_video(o.driving_video)
         except DrivingVideoError as exc:
             raise InputError(str(exc)) from None
-        if video_info.duration > o.max_duration:
-            raise InputError(f"{o.driving_video} is {video_info.duration:.1f} s long, over the --max-duration "
-                             f"limit of {o.max_duration:g} s")
+        _check_length(o.driving_video, video_info.duration, o.max_duration)
     expression = None
     if o.expression is not None:
         try:
@@ -108,6 +104,11 @@ def check_signal(options: RenderOptions, audio: str | Path | None) -> Signal:
     if o.audio_driver == "sadtalker" and audio is not None and saved is None and o.driving_video is None:
         _check_sadtalker_files(o)
     return Signal(audio, audio_info, o.driving_video, video_info, expression, saved)
+
+
+def _check_length(path: Path, duration: float, max_duration: float) -> None:
+    if duration > max_duration:
+        raise InputError(f"{path} is {duration:.1f} s long, over the --max-duration limit of {max_duration:g} s")
 
 
 def _check_sadtalker_files(options: RenderOptions) -> None:
