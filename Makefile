@@ -23,6 +23,7 @@ $(FACE_MODEL): scripts/fetch_face_model.py | $(STAMP)
 	$(VPY) scripts/fetch_face_model.py $(FACE_MODEL)
 
 demo: setup
+	mkdir -p out
 	$(VPY) -m portrait_studio render --image examples/portrait.png --audio examples/speech.wav \
 		--transcript examples/speech.txt -o out/demo.mp4
 	@echo "wrote out/demo.mp4"
