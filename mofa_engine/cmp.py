@@ -219,12 +219,32 @@ class CMP(ModelMixin, ConfigMixin):
     # -- the MOFA round trip ---------------------------------------------------------------------------
 
     @torch.no_grad()
+    def image_features(self, first_frame: torch.Tensor,
+                       grid: tuple[int, int] = (CMP_GRID, CMP_GRID)) -> CMPImageFeatures:
+        """The first frame's CMP features on the grid, to share across `densify` calls (one clip, one encode).
+
+        Args:
+            first_frame: [1,3,H,W] float in [0, 1]; nearest-resized to `grid` (spec §2.4).
+            grid: (S, S) of the hint maps it will be used with.
+        Returns:
+            CMPImageFeatures with batch 1.
+        """
+        if first_frame.ndim != 4 or first_frame.shape[:2] != (1, 3):
+            raise ValueError(f"first_frame must be [1,3,H,W], got {tuple(first_frame.shape)}")
+        like = dict(dtype=self.dtype, device=self.device)
+        image = F.interpolate(first_frame.to(**like), size=tuple(grid), mode="nearest")  # [1,3,H,W] -> [1,3,S,S]
+        return self.encode_image(image)
+
+    @torch.no_grad()
     def densify(self, first_frame: torch.Tensor, sparse_flow: torch.Tensor, mask: torch.Tensor,
-                out_size: tuple[int, int] | None = None, batch_size: int = 8) -> torch.Tensor:
+                out_size: tuple[int, int] | None = None, batch_size: int = 8,
+                features: CMPImageFeatures | None = None) -> torch.Tensor:
         """Densify N sparse hint maps on the CMP grid into flows at the output size (spec §2.4).
 
         The first frame is resized to the grid with nearest interpolation; with one first frame its
         features are computed once and shared by all N hint maps (equal to per-frame runs in eval mode).
+        Pass `features` (from `image_features` of the same first frame and grid) to skip even that, e.g.
+        when a long clip is densified chunk by chunk.
 
         Args:
             first_frame: [1,3,H,W] (or [N,3,H,W], one per hint map) float in [0, 1].
@@ -232,6 +252,7 @@ class CMP(ModelMixin, ConfigMixin):
             mask: [N,2,S,S] float, 1 at hint pixels.
             out_size: (H_out, W_out) of the returned flows; default the first frame's (H, W).
             batch_size: hint maps per network call (bounds memory).
+            features: precomputed features of `first_frame` (batch 1) on this grid, or None.
         Returns:
             [N,2,H_out,W_out] flow (dx, dy) in output pixels, dtype/device of the model.
         """
@@ -239,8 +260,13 @@ class CMP(ModelMixin, ConfigMixin):
         out_size = tuple(out_size) if out_size is not None else tuple(first_frame.shape[-2:])
         grid = tuple(sparse_flow.shape[-2:])
         like = dict(dtype=self.dtype, device=self.device)
-        image = F.interpolate(first_frame.to(**like), size=grid, mode="nearest")  # [B,3,H,W] -> [B,3,S,S]
-        shared = self.encode_image(image) if image.shape[0] == 1 else None
+        if features is not None:
+            if first_frame.shape[0] != 1 or features.enc.shape[0] != 1:
+                raise ValueError("shared `features` need a single first frame ([1,3,H,W]) encoded with batch 1")
+            shared, image = features, None
+        else:
+            image = F.interpolate(first_frame.to(**like), size=grid, mode="nearest")  # [B,3,H,W] -> [B,3,S,S]
+            shared = self.encode_image(image) if image.shape[0] == 1 else None
         flows = []
         for start in range(0, sparse_flow.shape[0], batch_size):
             part = slice(start, start + batch_size)
@@ -272,13 +298,17 @@ class CMP(ModelMixin, ConfigMixin):
         The file is read with `torch.load(weights_only=True)`; a dict with a `state_dict` entry (or a bare
         state dict) is accepted, a leading `module.` is stripped from every key, and keys and shapes must
         equal the network's exactly, except that missing `num_batches_tracked` buffers are tolerated
-        (they are created as 0). `config` overrides the published architecture (for tests).
+        (they are created as 0). Without `config` the architecture is read off the state-dict shapes
+        (`infer_config`: the published file gives the published sizes; a shrunk test checkpoint its own);
+        `config` fixes it instead (`fmax` is not in the weights: default 50 unless given).
 
         Raises:
             CMPCheckpointError: the file is not a torch checkpoint, would need arbitrary unpickling,
                 or its keys/shapes do not fit.
         """
         state = _read_state_dict(path, map_location)
+        if not config:
+            config = infer_config(state, path)
         with torch.device("meta"):
             model = cls(**config)
         expected = model.state_dict()
@@ -289,7 +319,7 @@ class CMP(ModelMixin, ConfigMixin):
                       for k, v in expected.items() if k in state and state[k].shape != v.shape]
         if fatal_missing or unexpected or mismatched:
             raise CMPCheckpointError(
-                f"{path} does not fit CMP({dict(config) or 'published config'}): "
+                f"{path} does not fit CMP({dict(config)}): "
                 f"missing {fatal_missing[:10]} ({len(fatal_missing)}), unexpected {unexpected[:10]} "
                 f"({len(unexpected)}), shape mismatches {mismatched[:10]} ({len(mismatched)})"
             )
@@ -301,16 +331,53 @@ class CMP(ModelMixin, ConfigMixin):
         return model.eval()
 
 
+def infer_config(state: dict[str, torch.Tensor], path: str | PathLike = "checkpoint") -> dict:
+    """CMP `__init__` arguments that fit a (prefix-stripped) state dict, read off its tensor shapes.
+
+    layers: number of blocks per ResNet stage; base_width: `conv1` outputs; img_enc_dim: `conv5`
+    outputs; sparse_enc_dim: ShallowNet's first conv outputs; decoder_width: `decoder1` width;
+    nbins: half the head's outputs. `fmax` is not stored in the weights and keeps its default.
+
+    Raises:
+        CMPCheckpointError: a key the architecture is read from is absent.
+    """
+    def out_channels(key: str) -> int:
+        if key not in state or state[key].ndim < 1:
+            raise CMPCheckpointError(f"{path} does not look like a CMP checkpoint: it has no {key!r} "
+                                     f"(needed to infer the network size)")
+        return int(state[key].shape[0])
+
+    layers = []
+    for stage in range(1, 5):
+        prefix = f"image_encoder.layer{stage}."
+        blocks = {k[len(prefix):].split(".", 1)[0] for k in state if k.startswith(prefix)}
+        if not blocks or not all(b.isdigit() for b in blocks):
+            raise CMPCheckpointError(f"{path} does not look like a CMP checkpoint: no blocks under {prefix!r}")
+        layers.append(max(int(b) for b in blocks) + 1)
+    return {
+        "layers": tuple(layers),
+        "base_width": out_channels("image_encoder.conv1.weight"),
+        "img_enc_dim": out_channels("image_encoder.conv5.weight"),
+        "sparse_enc_dim": out_channels("flow_encoder.features.0.weight"),
+        "decoder_width": out_channels("flow_decoder.decoder1.0.weight"),
+        "nbins": out_channels("flow_decoder.head.weight") // 2,
+    }
+
+
 def _read_state_dict(path: str | PathLike, map_location: str | torch.device) -> dict[str, torch.Tensor]:
     """torch.load(weights_only=True) -> the state dict with the `module.` prefix stripped."""
     try:
         obj = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "weights only" in str(err).lower():
-            detail = [ln.strip() for ln in str(err).splitlines() if "Unsupported" in ln or "Unpickler" in ln]
+            lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+            unsupported = [ln for ln in lines if ln.startswith("Unsupported")]
+            if unsupported and unsupported[0].startswith("Unsupported operand"):  # not pickle data at all
+                raise CMPCheckpointError(f"{path} is not a torch checkpoint ({unsupported[0]})") from err
+            detail = unsupported[0] if unsupported else next((ln for ln in lines if "Unpickler" in ln), lines[0])
             raise CMPCheckpointError(
                 f"{path} holds objects other than tensors and plain containers; refusing to unpickle it "
-                f"(torch.load weights_only=True): {detail[0] if detail else str(err).splitlines()[0]}"
+                f"(torch.load weights_only=True): {detail}"
             ) from err
         raise CMPCheckpointError(f"{path} is not a torch checkpoint: {err}") from err
     except (RuntimeError, EOFError, KeyError, ValueError, UnicodeDecodeError) as err:

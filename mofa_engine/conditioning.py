@@ -131,21 +131,35 @@ def flow_to_pixel_grid(flow: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
     return F.interpolate(flow.flatten(0, 1), size=tuple(size), mode="nearest").unflatten(0, flow.shape[:2])
 
 
+# Progress of a densification: f(frames done, frames in all).
+ChunkProgress = Callable[[int, int], None]
+
+
 @torch.no_grad()
-def _densify(cmp, image, sparse_chunk, num_frames, chunk_size, step) -> torch.Tensor:
-    """Run CMP over frames 1..N-1, `chunk_size` at a time; `sparse_chunk(frames)` -> (flow, mask) [n,2,S,S]."""
+def _densify(cmp, image, sparse_chunk, num_frames, chunk_size, step, features=None,
+             progress: ChunkProgress | None = None) -> torch.Tensor:
+    """Run CMP over frames 1..N-1, `chunk_size` at a time; `sparse_chunk(frames)` -> (flow, mask) [n,2,S,S].
+
+    CMP's image encoder runs once (on the first chunk's grid) unless `features` are given; every
+    chunk only decodes its hints.
+    """
     height, width = image.shape[-2:]
     out = []
     for start in range(1, num_frames, chunk_size):
-        sparse, mask = sparse_chunk(torch.arange(start, min(start + chunk_size, num_frames)))
-        dense = cmp.densify(image, sparse, mask, (height, width))  # [n,2,S,S] -> [n,2,H,W], image pixels
+        stop = min(start + chunk_size, num_frames)
+        sparse, mask = sparse_chunk(torch.arange(start, stop))
+        if features is None:
+            features = cmp.image_features(image, tuple(sparse.shape[-2:]))
+        dense = cmp.densify(image, sparse, mask, (height, width), features=features)  # [n,2,S,S] -> [n,2,H,W]
         out.append(dense[..., ::step, ::step].clone())
+        if progress is not None:
+            progress(stop - 1, num_frames - 1)
     return torch.cat(out).unsqueeze(0)  # [N-1,2,H',W'] -> [1,N-1,2,H',W']
 
 
 def densify_landmark_flow(
     cmp, image: torch.Tensor, landmarks, chunk_size: int = 8, latent_grid: bool = True, grid_size: int = 384,
-    latent_scale: int = 8,
+    latent_scale: int = 8, features=None, progress: ChunkProgress | None = None,
 ) -> torch.Tensor:
     """Dense landmark flow: sparse flow (paper Eq. 2) on the CMP grid, CMP, nearest-upsampled and rescaled
     to H x W (spec §2.1, §2.4), a chunk of frames at a time so memory does not grow with N.
@@ -156,6 +170,9 @@ def densify_landmark_flow(
         landmarks: float `[N, K, 2]` (x, y) pixels of `image`, frame 0 = the source face (tensor or array).
         latent_grid: return `flow[..., ::latent_scale, ::latent_scale]` (see `flow_to_pixel_grid`).
         grid_size: CMP grid (384 for the published network).
+        features: `cmp.image_features(image, (grid_size, grid_size))`, to share one image encoding
+            across several densifications of the same clip; None: encoded once here.
+        progress: called after every chunk with (frames done, frames to do).
 
     Returns:
         float `[1, N-1, 2, H, W]` or `[1, N-1, 2, H/8, W/8]`, pixels of the H x W grid.
@@ -167,17 +184,20 @@ def densify_landmark_flow(
         track = points[torch.cat([torch.zeros(1, dtype=torch.long), frames])]  # frame 0 + the chunk
         return keypoint_sparse_flow_384(track, height, width, size=grid_size)
 
-    return _densify(cmp, image, sparse_chunk, points.shape[0], chunk_size, latent_scale if latent_grid else 1)
+    return _densify(cmp, image, sparse_chunk, points.shape[0], chunk_size, latent_scale if latent_grid else 1,
+                    features, progress)
 
 
 def densify_sparse_flow(
     cmp, image: torch.Tensor, sparse_flow: FrameInput, sparse_mask: FrameInput, num_frames: int,
-    chunk_size: int = 8, latent_grid: bool = True, latent_scale: int = 8,
+    chunk_size: int = 8, latent_grid: bool = True, latent_scale: int = 8, features=None,
+    progress: ChunkProgress | None = None,
 ) -> torch.Tensor:
     """Densify precomputed sparse hints `[1, N-1, 2, S, S]` (row j = frame j+1; or frame sources) with CMP,
-    chunk by chunk; same output as `densify_landmark_flow`."""
+    chunk by chunk; same output, `features` and `progress` as `densify_landmark_flow`."""
 
     def sparse_chunk(frames: torch.Tensor):
         return tuple(take_frames(s, frames, 1, image.device, torch.float32)[0] for s in (sparse_flow, sparse_mask))
 
-    return _densify(cmp, image, sparse_chunk, num_frames, chunk_size, latent_scale if latent_grid else 1)
+    return _densify(cmp, image, sparse_chunk, num_frames, chunk_size, latent_scale if latent_grid else 1,
+                    features, progress)

@@ -18,8 +18,10 @@ the clip's latents and one prediction sum; frames are decoded in chunks of `deco
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -30,11 +32,12 @@ from diffusers import AutoencoderKLTemporalDecoder, DiffusionPipeline, EulerDisc
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
+from safetensors import SafetensorError
 from transformers import CLIPVisionModelWithProjection
 
-from .cmp import CMP
-
+from .cmp import CMP, CMPImageFeatures
 from .conditioning import (
+    ChunkProgress,
     FrameInput,
     added_time_ids,
     blend_residuals,
@@ -50,6 +53,66 @@ from .periodic import Window, WindowMean, plan_windows
 from .unet import MofaUNet
 
 logger = logging.getLogger(__name__)
+
+
+class ComponentLoadError(ValueError):
+    """A pretrained component could not be loaded; `path` is its weights file (or folder), `reason` one line."""
+
+    def __init__(self, path: Path, reason: BaseException | str) -> None:
+        self.path = Path(path)
+        self.reason = _describe(reason) if isinstance(reason, BaseException) else str(reason)
+        super().__init__(f"{self.path}: {self.reason}")
+
+
+def _describe(exc: BaseException) -> str:
+    """One line on why a loader failed: the safetensors decoding error when there was one (diffusers wraps
+    it in a message that only repeats the path), else the first line without diffusers' advice."""
+    chain, seen = [], exc
+    while seen is not None and len(chain) < 8:
+        chain.append(seen)
+        seen = seen.__cause__ or seen.__context__
+    decoding = next((e for e in chain if isinstance(e, SafetensorError)), None)
+    if decoding is not None:
+        return f"not a readable safetensors file ({str(decoding).strip().splitlines()[0]})"
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = re.sub(r"^Cannot load .*? because ", "", text)  # diffusers: "Cannot load <empty> because <key> ..."
+    return text.split(" If you want to instead overwrite")[0]
+
+
+def _variant_files(folder: Path, variant: str) -> bool:
+    return folder.is_dir() and any(f".{variant}." in p.name and p.suffix in (".safetensors", ".json")
+                                   for p in folder.iterdir() if p.name != "config.json")
+
+
+def load_pretrained(model_cls, folder: str | Path, variant: str | None = None, **kwargs):
+    """`model_cls.from_pretrained(folder)` (diffusers or transformers) from safetensors, strictly.
+
+    `variant` (e.g. "fp16") is used when the folder holds that variant's files, else the plain files.
+    diffusers and transformers initialise weights missing from a file randomly and only warn; here a
+    missing key is an error (unexpected extra keys are tolerated, as the reference does).
+
+    Raises:
+        ComponentLoadError: unreadable config or weights, wrong shapes, or missing keys; names the
+            weights file when one is found, else the folder.
+    """
+    folder = Path(folder)
+    variant = variant if variant is not None and _variant_files(folder, variant) else None
+    weights = sorted(folder.glob(f"*.{variant}.safetensors" if variant else "*.safetensors"))
+    weights = [w for w in weights if variant or w.name.count(".") == 1]
+    where = weights[0] if len(weights) == 1 else folder
+    try:
+        model, info = model_cls.from_pretrained(folder, variant=variant, use_safetensors=True,
+                                                output_loading_info=True, **kwargs)
+    except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
+        raise ComponentLoadError(where, exc) from exc
+    missing = sorted(info.get("missing_keys") or ())
+    if missing:
+        raise ComponentLoadError(where, f"{len(missing)} of {model_cls.__name__}'s weights are missing "
+                                        f"(e.g. {', '.join(missing[:3])})")
+    mismatched = sorted(str(k) for k in info.get("mismatched_keys") or ())
+    if mismatched:
+        raise ComponentLoadError(where, f"{len(mismatched)} weights have the wrong shape (e.g. {mismatched[0]})")
+    return model.eval()
 
 
 @dataclass
@@ -125,14 +188,25 @@ class MofaPipeline(DiffusionPipeline):
     ) -> MofaPipeline:
         """Assemble the pipeline from an SVD-xt folder (`vae/`, `image_encoder/`, `unet/`, `scheduler/`,
         loaded unchanged; e.g. `ckpts/mofa/stable-video-diffusion-img2vid-xt-1-1`, `variant="fp16"`) and
-        adapters / CMP the caller loaded. Builds on CPU; the caller moves it with `.to()`."""
+        adapters / CMP the caller loaded. Builds on CPU; the caller moves it with `.to()`.
+
+        Weights load from safetensors only (never a pickled `.bin`) through `load_pretrained`, which
+        refuses files that lack some of a model's keys. `variant` is preferred per component: a folder
+        without that variant's files loads its plain ones.
+
+        Raises:
+            ComponentLoadError: a component cannot be loaded (names its folder or weights file).
+        """
+        svd_path = Path(svd_path)
         dtype = {} if torch_dtype is None else {"torch_dtype": torch_dtype}
-        vae = AutoencoderKLTemporalDecoder.from_pretrained(svd_path, subfolder="vae", variant=variant, **dtype)
-        unet = MofaUNet.from_pretrained(svd_path, subfolder="unet", variant=variant, **dtype)
-        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-            svd_path, subfolder="image_encoder", variant=variant, **({"dtype": torch_dtype} if torch_dtype else {})
-        )
-        scheduler = EulerDiscreteScheduler.from_pretrained(svd_path, subfolder="scheduler")
+        vae = load_pretrained(AutoencoderKLTemporalDecoder, svd_path / "vae", variant, **dtype)
+        unet = load_pretrained(MofaUNet, svd_path / "unet", variant, **dtype)
+        image_encoder = load_pretrained(CLIPVisionModelWithProjection, svd_path / "image_encoder", variant,
+                                        **({"dtype": torch_dtype} if torch_dtype else {}))
+        try:
+            scheduler = EulerDiscreteScheduler.from_pretrained(svd_path, subfolder="scheduler")
+        except (OSError, ValueError, TypeError) as exc:
+            raise ComponentLoadError(svd_path / "scheduler", exc) from exc
         return cls(vae=vae.eval(), image_encoder=image_encoder.eval(), unet=unet.eval(), scheduler=scheduler,
                    landmark_adapter=landmark_adapter, trajectory_adapter=trajectory_adapter, cmp=cmp)
 
@@ -312,16 +386,20 @@ class MofaPipeline(DiffusionPipeline):
         return self.cmp
 
     def prepare_landmark_flow(self, image: torch.Tensor, landmarks, chunk_size: int = 8, latent_grid: bool = True,
-                              grid_size: int = 384) -> torch.Tensor:
-        """`landmark_flow` from a landmark track `[N, K, 2]` with the `cmp` component (`densify_landmark_flow`)."""
+                              grid_size: int = 384, features: CMPImageFeatures | None = None,
+                              progress: ChunkProgress | None = None) -> torch.Tensor:
+        """`landmark_flow` from a landmark track `[N, K, 2]` with the `cmp` component (`densify_landmark_flow`;
+        `features = self.cmp.image_features(image)` shares one image encoding across calls)."""
         return densify_landmark_flow(self._cmp(), image, landmarks, chunk_size, latent_grid, grid_size,
-                                     self.vae_scale_factor)
+                                     self.vae_scale_factor, features, progress)
 
     def prepare_dense_flow(self, image: torch.Tensor, sparse_flow: FrameInput, sparse_mask: FrameInput,
-                           num_frames: int, chunk_size: int = 8, latent_grid: bool = True) -> torch.Tensor:
+                           num_frames: int, chunk_size: int = 8, latent_grid: bool = True,
+                           features: CMPImageFeatures | None = None,
+                           progress: ChunkProgress | None = None) -> torch.Tensor:
         """Dense flow from sparse hints on the CMP grid with the `cmp` component (`densify_sparse_flow`)."""
         return densify_sparse_flow(self._cmp(), image, sparse_flow, sparse_mask, num_frames, chunk_size,
-                                   latent_grid, self.vae_scale_factor)
+                                   latent_grid, self.vae_scale_factor, features, progress)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()

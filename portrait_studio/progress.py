@@ -15,7 +15,10 @@ def no_progress(stage: str, done: int, total: int) -> None:
 
 
 class TqdmProgress:
-    """One tqdm bar per stage, on stderr; closes a stage's bar when it completes or the next begins."""
+    """One tqdm bar per stage, on stderr; closes a stage's bar when it completes or the next begins.
+
+    Bars appear once their stage has run for half a second.
+    """
 
     def __init__(self, disable: bool = False) -> None:
         self._bars: dict[str, object] = {}
@@ -28,8 +31,10 @@ class TqdmProgress:
         if bar is None:
             for other in self._bars.values():
                 other.close()
+            # delay: a stage that ends (or fails) within half a second draws nothing, so a fast error
+            # stays the only line on stderr
             bar = tqdm(total=total, desc=f"{stage:>8}", unit="f" if stage in ("render", "denoise") else "",
-                       leave=True, disable=self._disable, dynamic_ncols=True)
+                       leave=True, disable=self._disable, dynamic_ncols=True, delay=0.5)
             self._bars = {stage: bar}
         if bar.total != total:
             bar.total = total

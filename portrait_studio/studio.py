@@ -96,6 +96,7 @@ class Studio:
         choice = select_engine(o.engine, o.ckpt_dir)
         portrait = self.prepare(image_path, multiple=64 if choice.name == "mofa" else 2)
         controls = load_controls(o, portrait.framing)
+        engine = self._load_engine(choice, progress)  # mofa: its checkpoints load (or fail) here
         # 2. drive: motion -> landmark track
         logger.log(logging.WARNING if o.engine == "auto" else logging.INFO, "%s", choice.reason)
         driven: Drive = drive(o, signal, portrait, progress)
@@ -103,7 +104,7 @@ class Studio:
         if o.save_landmarks is not None:
             track.save(o.save_landmarks)
         # 3. render frames into a video-only temporary file, then mux the audio onto the output
-        frames = self._frames(choice, portrait, track, controls, progress)
+        frames = self._frames(engine, portrait, track, controls, progress)
         height, width = portrait.image.shape[:2]
         with ExitStack() as stack:
             tmp_out = stack.enter_context(media.atomic_output(out))
@@ -126,12 +127,20 @@ class Studio:
                             duration=driven.duration, width=width, height=height,
                             has_audio=driven.audio is not None)
 
-    def _frames(self, choice: EngineChoice, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
+    def _load_engine(self, choice: EngineChoice, progress: ProgressFn):
+        """None for the warp engine (nothing to load); the loaded MofaPipeline for mofa."""
+        if choice.name != "mofa":
+            return None
+        from .mofa_app import load_mofa
+
+        return load_mofa(self.options, progress)
+
+    def _frames(self, pipe, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
                 progress: ProgressFn):
-        if choice.name == "mofa":
+        if pipe is not None:
             from .mofa_app import mofa_frames
 
-            return mofa_frames(self.options, portrait, track, controls)
+            return mofa_frames(self.options, portrait, track, controls, progress, pipe=pipe)
         return warp_frames(portrait, track, controls)
 
 

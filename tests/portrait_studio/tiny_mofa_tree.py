@@ -22,7 +22,8 @@ from pathlib import Path
 import torch
 from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
 from torch import nn
-from transformers import CLIPImageProcessor, CLIPVisionConfig, CLIPVisionModelWithProjection
+from diffusers.utils import logging as diffusers_logging
+from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from mofa_engine.cmp import CMP
 from portrait_studio.ckpts import CMP_CKPT, SVD
@@ -37,6 +38,15 @@ TINY_CLIP = {"hidden_size": 32, "projection_dim": TINY_SHARED_UNET_KWARGS["cross
              "patch_size": 32}
 TINY_CMP = {"layers": (1, 1, 1, 1), "base_width": 8, "img_enc_dim": 16, "sparse_enc_dim": 8, "decoder_width": 16,
             "nbins": 9}
+
+# The published feature_extractor/preprocessor_config.json (CLIP's; MOFA never uses it, spec §6.1).
+PREPROCESSOR = {
+    "crop_size": {"height": 224, "width": 224}, "do_center_crop": True, "do_convert_rgb": True,
+    "do_normalize": True, "do_rescale": True, "do_resize": True, "feature_extractor_type": "CLIPFeatureExtractor",
+    "image_mean": [0.48145466, 0.4578275, 0.40821073], "image_processor_type": "CLIPImageProcessor",
+    "image_std": [0.26862954, 0.26130258, 0.27577711], "resample": 3, "rescale_factor": 0.00392156862745098,
+    "size": {"shortest_edge": 224},
+}
 
 # What the published SVD-xt-1-1 model_index.json names (diffusers' own SVD pipeline classes).
 MODEL_INDEX = {
@@ -90,7 +100,8 @@ def write_tiny_tree(root: str | Path, seed: int = 0) -> Path:
 
     config = json.loads((FIXTURES / "scheduler_svd_25steps_assumed.json").read_text())["config"]
     EulerDiscreteScheduler.from_config(config).save_pretrained(svd / "scheduler")
-    CLIPImageProcessor(crop_size=224, size={"shortest_edge": 224}).save_pretrained(svd / "feature_extractor")
+    (svd / "feature_extractor").mkdir(exist_ok=True)
+    (svd / "feature_extractor" / "preprocessor_config.json").write_text(json.dumps(PREPROCESSOR, indent=2))
 
     torch.manual_seed(seed)
     vae = AutoencoderKLTemporalDecoder(**TINY_VAE)
@@ -98,8 +109,13 @@ def write_tiny_tree(root: str | Path, seed: int = 0) -> Path:
     clip = CLIPVisionModelWithProjection(CLIPVisionConfig(**TINY_CLIP))
     torch.manual_seed(seed)
     unet = UNetSpatioTemporalConditionModel(**TINY_UNET)
-    for name, model in (("vae", vae), ("image_encoder", clip), ("unet", unet)):
-        model.to(torch.float16).save_pretrained(svd / name, variant="fp16")
+    verbosity = diffusers_logging.get_verbosity()
+    diffusers_logging.set_verbosity_error()  # no "cast with to()" advice: fp16 files are what we want
+    try:
+        for name, model in (("vae", vae), ("image_encoder", clip), ("unet", unet)):
+            model.to(torch.float16).save_pretrained(svd / name, variant="fp16")
+    finally:
+        diffusers_logging.set_verbosity(verbosity)
 
     for name, model in (("ldmk_controlnet", tiny_landmark_adapter(seed)),
                         ("traj_controlnet", tiny_trajectory_adapter(seed + 1))):
