@@ -50,6 +50,11 @@ def select_engine(requested: str, ckpt_dir: Path | None) -> EngineChoice:
         return EngineChoice("warp", f"engine warp (auto: MOFA checkpoints not found in {report.root})")
     if not cuda_available():
         return EngineChoice("warp", "engine warp (auto: MOFA checkpoints found but no GPU)")
+    deep = check_ckpts(ckpt_dir, deep=True)  # keys and shapes from the headers: cheap next to a render
+    if not deep.ok:
+        bad = deep.problems[0]
+        return EngineChoice("warp", f"engine warp (auto: MOFA checkpoints do not verify: {bad.spec.key} "
+                                    f"{bad.status}; run `python -m portrait_studio check-ckpts`)")
     return EngineChoice("mofa", "engine mofa (auto: checkpoints verified and a GPU is present)")
 
 
