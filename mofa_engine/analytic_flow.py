@@ -12,7 +12,7 @@ For frame t the renderer needs, for each output pixel y, where to sample the por
   least twice as wide as the motion at the head's edge, so the blend cannot fold.
 * L: per eye and for the inner lips, a piecewise-linear map along the lid (lip) normal that is
   increasing, so it cannot fold: it takes the part of a gap change beyond `gap_ratio` (a blink, a
-  mouth opening from closed) that a smooth spline would only reach by overshooting.
+  mouth opening from closed) that a smooth spline would only reach by overshooting (`gap_map.py`).
 * R: thin-plate spline with knots at L(target landmarks) (plus eye/lip contour midpoints) holding
   what is left after the rigid part, zero on a ring of anchors whose radius grows with the residuals;
   w fades it beyond the ring and, measured where the point samples the portrait, away from the face
@@ -33,6 +33,7 @@ import cv2
 import numpy as np
 import torch
 
+from mofa_engine.gap_map import LID_SIDES, MID_A, MID_B, OPENINGS, fit_opening, full_resolution_patches
 from mofa_engine.regions import face_frame, head_polygon, neck_polygon
 from mofa_engine.trajectories import DragField, sample_bilinear
 
@@ -40,29 +41,6 @@ logger = logging.getLogger(__name__)
 
 # landmarks that expressions barely move: upper jaw, nose, eye corners (iBUG, 0-based)
 RIGID_POINTS = [0, 1, 2, 14, 15, 16, 27, 28, 29, 30, 31, 32, 33, 34, 35, 36, 39, 42, 45]
-# openings: (corner, corner, ((upper, lower), ...)) for the two eyes and the inner lips
-OPENINGS = ((36, 39, ((37, 41), (38, 40))), (42, 45, ((43, 47), (44, 46))),
-            (60, 64, ((61, 67), (62, 66), (63, 65))))
-# closed contours (eyes, inner lips) that get a spline knot between consecutive points
-_CONTOURS = (tuple(range(36, 42)), tuple(range(42, 48)), tuple(range(60, 68)))
-_MID_A = np.array([c[i] for c in _CONTOURS for i in range(len(c))])
-_MID_B = np.array([c[(i + 1) % len(c)] for c in _CONTOURS for i in range(len(c))])
-
-
-def _lid_sides() -> np.ndarray:
-    """Per opening, for the 68 landmarks + contour midpoints: -1 on its upper lid/lip, +1 lower, 0 else."""
-    sides = np.zeros((len(OPENINGS), 68 + len(_MID_A)), np.int8)
-    for i, (_, _, pairs) in enumerate(OPENINGS):
-        sides[i, [up for up, _ in pairs]] = -1
-        sides[i, [lo for _, lo in pairs]] = 1
-        mids = sides[i, _MID_A] + sides[i, _MID_B]  # a midpoint lies on the lid of its ends
-        sides[i, 68:] = np.sign(mids)
-    return sides
-
-
-_SIDES = _lid_sides()  # [openings, 68 + midpoints]
-
-
 @dataclass(frozen=True)
 class AnalyticFlowOptions:
     """Knobs of `AnalyticFlow` (the defaults are what the tests and the timings use)."""
@@ -144,67 +122,13 @@ def _cell_min_det(pos: np.ndarray, stride: float) -> float:
 
 
 @dataclass
-class _Opening:
-    """L for one eye or the inner lips, in output pixels (see the module docstring).
-
-    Along each column u (corner to corner) the output gap [v_up, v_low] is mapped onto the gap the
-    spline sees, larger by `delta` (> 0 in a blink, < 0 when a mouth opens); bands of height `band`
-    above and below absorb the shift. Piecewise linear and increasing in v: dL_v/dv > 0.
-    """
-
-    origin: np.ndarray  # [2] first corner
-    u_axis: np.ndarray  # [2] unit, corner to corner
-    v_axis: np.ndarray  # [2] unit, toward the lower lid / lip
-    us: np.ndarray  # [n] columns: corner, pairs..., corner
-    v_up: np.ndarray  # [n]
-    v_low: np.ndarray  # [n]
-    delta: np.ndarray  # [n] spline gap - output gap (0 at the corners)
-    band: float
-
-    def apply(self, y: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
-        """L(y) for points `[G, 2]`; side (`[G]`, -1/+1/0) pins points on the upper/lower lid to
-        their lid's side of the map, which matters when the lids touch (a closed eye)."""
-        rel = y - self.origin
-        u, v = rel @ self.u_axis, rel @ self.v_axis
-        inside = ((u > self.us[0]) & (u < self.us[-1]) & (v > self.v_up.min() - self.band)
-                  & (v < self.v_low.max() + self.band))
-        if not inside.any():
-            return y
-        u, v = u[inside], v[inside]
-        up, low = np.interp(u, self.us, self.v_up), np.interp(u, self.us, self.v_low)
-        delta = np.interp(u, self.us, self.delta)
-        gap = np.maximum(low - up, 0.25)
-        a, half = self.band, 0.5 * delta
-        new = np.where(v <= up, (up - a) + (v - up + a) * (a - half) / a,
-                       np.where(v <= low, up - half + (v - up) * (gap + delta) / gap,
-                                (low + half) + (v - low) * (a - half) / a))
-        new = np.where((v <= up - a) | (v >= low + a), v, new)
-        if side is not None:
-            side = side[inside]
-            new = np.where(side < 0, v - half, np.where(side > 0, v + half, new))
-        out = y.copy()
-        out[inside] += (new - v)[:, None] * self.v_axis
-        return out
-
-    def box(self, height: int, width: int) -> tuple[int, int, int, int]:
-        """Integer (x0, y0, x1, y1) bounding the pixels L moves."""
-        u = np.array([self.us[0], self.us[-1], self.us[0], self.us[-1]])
-        v = np.array([self.v_up.min() - self.band] * 2 + [self.v_low.max() + self.band] * 2)
-        corners = self.origin + u[:, None] * self.u_axis + v[:, None] * self.v_axis
-        x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, None)
-        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, 0, width))
-        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, 0, height))
-        return int(x0), int(y0), x1, y1
-
-
-@dataclass
 class _Frame:
     """Everything fitted for one target frame."""
 
     scale: float
     rot: np.ndarray
     shift: np.ndarray
-    openings: list  # [_Opening]
+    openings: list  # [Opening]
     opening_ids: list  # their indices in OPENINGS
     drag_index: int | None
     falloff: float = 0.0  # px, head weight
@@ -219,7 +143,7 @@ class _Frame:
     def close(self, y: np.ndarray, knots: bool = False) -> np.ndarray:
         """L(y); `knots=True` for the 68 landmarks + midpoints, whose lid sides are known."""
         for opening, i in zip(self.openings, self.opening_ids):
-            y = opening.apply(y, _SIDES[i] if knots else None)
+            y = opening.apply(y, LID_SIDES[i] if knots else None)
         return y
 
     def inverse(self, y: np.ndarray) -> np.ndarray:
@@ -307,49 +231,16 @@ class AnalyticFlow:
         return np.maximum(face, region)
 
     # ------------------------------------------------------------------ fitting
-    def _opening(self, p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarray) -> _Opening:
-        """Build L for one opening; uncrosses lids/lips in `p`, opens closed lips in `r` (in place)."""
-        opt = self.options
-        corner_a, corner_b, pairs = spec
-        a = p[corner_a].copy()
-        u_axis = p[corner_b] - a
-        width = max(float(np.linalg.norm(u_axis)), 1e-6)
-        u_axis = u_axis / width
-        v_axis = np.array([-u_axis[1], u_axis[0]])
-        v_axis = v_axis if v_axis @ down >= 0 else -v_axis
-        slack = opt.gap_slack * self.frame.height * scale
-        us, v_up, v_low, delta = [0.0], [0.0], [0.0], [0.0]
-        for up, lo in pairs:
-            gap = float((p[lo] - p[up]) @ v_axis)
-            if gap < 0:  # crossed lids / lips: both to the middle
-                p[up] = p[lo] = 0.5 * (p[up] + p[lo])
-                gap = 0.0
-            ref_gap = max(float((r[lo] - r[up]) @ self.frame.down), 0.0) * scale
-            seen = float(np.clip(gap, ref_gap / opt.gap_ratio,
-                                 max(ref_gap * opt.gap_ratio + slack, opt.min_gap * gap)))
-            if ref_gap < seen / opt.gap_ratio:  # a closed mouth opens: stretch a sliver of the lips
-                grow = 0.5 * (seen / opt.gap_ratio - ref_gap) / scale
-                r[up] -= grow * self.frame.down
-                r[lo] += grow * self.frame.down
-            us.append(float((0.5 * (p[up] + p[lo]) - a) @ u_axis))
-            v_up.append(float((p[up] - a) @ v_axis))
-            v_low.append(float((p[lo] - a) @ v_axis))
-            delta.append(seen - gap)
-        end = float((p[corner_b] - a) @ v_axis)
-        us, v_up, v_low, delta = us + [width], v_up + [end], v_low + [end], delta + [0.0]
-        us = np.maximum.accumulate(np.asarray(us))  # columns never go backwards
-        band = max(1.5 * float(np.abs(delta).max()), 0.5 * width)
-        return _Opening(a, u_axis, v_axis, us, np.asarray(v_up), np.asarray(v_low), np.asarray(delta), band)
-
     def _fit(self, points: np.ndarray, drag_index: int | None, smoothing: float) -> _Frame:
         opt = self.options
         p, r = np.array(points, dtype=np.float64), self.reference.copy()
         scale, rot, shift = _similarity(r[RIGID_POINTS], p[RIGID_POINTS])
-        openings = [self._opening(p, r, spec, scale, rot @ self.frame.down) for spec in OPENINGS]
+        openings = [fit_opening(p, r, spec, scale, rot @ self.frame.down, self.frame.down, self.frame.height, opt)
+                    for spec in OPENINGS]
         ids = [i for i, o in enumerate(openings) if np.any(o.delta)]  # the spline alone does the rest
         fr = _Frame(scale, rot, shift, [openings[i] for i in ids], ids, drag_index)
-        p = fr.close(np.concatenate([p, 0.5 * (p[_MID_A] + p[_MID_B])]), knots=True)  # spline's frame
-        r = np.concatenate([r, 0.5 * (r[_MID_A] + r[_MID_B])])
+        p = fr.close(np.concatenate([p, 0.5 * (p[MID_A] + p[MID_B])]), knots=True)  # spline's frame
+        r = np.concatenate([r, 0.5 * (r[MID_A] + r[MID_B])])
         edge_motion = np.linalg.norm(self._edge @ (scale * rot).T + shift - self._edge, axis=1).max()
         fr.falloff = max(opt.falloff * self.frame.height, 2.0 * edge_motion / max(scale, 1e-6))
         back = fr.inverse(p)
@@ -425,18 +316,7 @@ class AnalyticFlow:
         smooth = full if full.shape[:2] == (self.height, self.width) else \
             np.ascontiguousarray(full[: self.height, : self.width])
         # L at full resolution: B(y) = L(y) + smooth(L(y)), read before `smooth` becomes the map
-        patches, boxes = [], [opening.box(self.height, self.width) for opening in fr.openings]
-        for x0, y0, x1, y1 in boxes:
-            if x1 <= x0 or y1 <= y0:
-                continue
-            pts = self._base[y0:y1, x0:x1].reshape(-1, 2).astype(np.float64)
-            z = pts
-            for opening, (a0, b0, a1, b1) in zip(fr.openings, boxes):  # those touching this box
-                if a0 < x1 and x0 < a1 and b0 < y1 and y0 < b1:
-                    z = opening.apply(z)
-            moved = np.any(z != pts, axis=1)
-            if moved.any():
-                patches.append(((x0, y0, x1, y1), moved, z[moved] + sample_bilinear(smooth, z[moved])))
+        patches = full_resolution_patches(fr.openings, self._base, smooth, self.height, self.width)
         out = np.add(smooth, self._base, out=smooth)  # displacement -> absolute positions
         for (x0, y0, x1, y1), moved, values in patches:
             patch = out[y0:y1, x0:x1].reshape(-1, 2)

@@ -1,12 +1,15 @@
 """Conditioning of the SVD-xt sampler as MOFA feeds it (spec §6.1-§6.4).
 
-Small pure functions the pipeline composes: the CLIP input, the micro-conditioning ids, the
-per-frame guidance ramp and the landmark-mask blending of the two adapters' residuals.
+Small functions the pipeline composes: the CLIP input, the source-image encoding (CLIP embedding,
+VAE latents, adapter condition image), the micro-conditioning ids, the per-frame guidance ramp, the
+landmark-mask blending of the two adapters' residuals, window-by-window frame inputs and their CMP
+densification; and `WindowConditioning`, what one periodic-sampling window reads besides its latents.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -14,6 +17,7 @@ import torch.nn.functional as F
 from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion import (
     _resize_with_antialiasing,
 )
+from diffusers.utils.torch_utils import randn_tensor
 
 from .sparse_flow import keypoint_sparse_flow_384
 
@@ -45,6 +49,41 @@ def clip_input(image: torch.Tensor) -> torch.Tensor:
         float `[B, 3, 224, 224]`, still in (about) [0, 1].
     """
     return _resize_with_antialiasing(image, (CLIP_SIZE, CLIP_SIZE))
+
+
+def encode_image(image_encoder, vae, dtype: torch.dtype, image01: torch.Tensor, do_cfg: bool,
+                 noise_aug_strength: float, generator: torch.Generator | None):
+    """Encode the source image for sampling (spec §6.1).
+
+    Args:
+        image_encoder: the CLIP vision model; vae: the SVD VAE (upcast to float32 for the encode when
+            it is float16 with `force_upcast`); dtype: the UNet's dtype, that of every output.
+        image01: float `[1, 3, H, W]` in [0, 1].
+        do_cfg: batch [uncond, cond] (B2 = 2): zero embedding and image latents, same condition image.
+
+    Returns:
+        CLIP embeddings `[B2, 1, D]`, VAE image latents `[B2, 1, 4, h, w]` (the mode, of the image
+        plus `noise_aug_strength` noise) and the adapters' condition image `[B2, 3, H, W]` in [-1, 1].
+    """
+    device = image01.device
+    clip_dtype = next(image_encoder.parameters()).dtype
+    embeds = image_encoder(clip_input(image01).to(clip_dtype)).image_embeds.unsqueeze(1)  # [1,1,D]
+    cond = image01 * 2 - 1  # [0,1] -> [-1,1]
+    noise = randn_tensor(cond.shape, generator=generator, device=device, dtype=cond.dtype)
+    upcast = vae.dtype == torch.float16 and vae.config.force_upcast
+    vae_dtype = torch.float32 if upcast else vae.dtype
+    if upcast:
+        vae.to(dtype=torch.float32)
+    latents = vae.encode((cond + noise_aug_strength * noise).to(vae_dtype)).latent_dist.mode()
+    if upcast:
+        vae.to(dtype=torch.float16)
+    latents = latents.unsqueeze(1).to(dtype)  # [1,4,h,w] -> [1,1,4,h,w]
+    cond = cond.to(dtype)
+    if do_cfg:  # [uncond, cond]: zero embedding and zero image latents, same adapter image
+        embeds = torch.cat([torch.zeros_like(embeds), embeds])
+        latents = torch.cat([torch.zeros_like(latents), latents])
+        cond = cond.expand(2, -1, -1, -1)
+    return embeds.to(dtype), latents, cond
 
 
 def added_time_ids(batch_size: int, dtype: torch.dtype, device: torch.device | str) -> torch.Tensor:
@@ -99,6 +138,26 @@ def blend_residuals(
         else:
             out.append(inside[level] * m + outside[level] * (1 - m))  # the reference's order
     return out
+
+
+@dataclass
+class WindowConditioning:
+    """Everything a window needs besides its latents (built once per pipeline call)."""
+
+    image_embeddings: torch.Tensor  # [B2,1,D]
+    image_latents: torch.Tensor  # [B2,1,4,h,w]
+    cond_image: torch.Tensor  # [B2,3,H,W] in [-1,1]
+    time_ids: torch.Tensor  # [B2,3]
+    guidance: torch.Tensor  # [1,L,1,1,1]
+    landmark_flow: FrameInput
+    pose_images: FrameInput
+    trajectory_flow: FrameInput | None
+    mask: torch.Tensor | None  # [1,1,H,W] in [0,1]
+    run_landmark: bool
+    run_trajectory: bool
+    landmark_scale: float
+    trajectory_scale: float
+    size: tuple[int, int]  # H, W
 
 
 def take_frames(source: FrameInput, frames: Sequence[int], offset: int, device, dtype) -> torch.Tensor:

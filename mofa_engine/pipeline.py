@@ -13,15 +13,17 @@ stepped latents (the reference) equals stepping once with the averaged predictio
 `scheduler.step` per denoising step on the whole clip). Memory: one window (batch 2 for CFG) plus
 the clip's latents and one prediction sum; frames are decoded in chunks of `decode_chunk_size`, and
 `output_type="latent"` + `decode_latents_iter` streams them to the caller.
+
+Checkpoint loading lives in `loading.py`, the CMP flow preparation (`prepare_landmark_flow`,
+`prepare_dense_flow`) in `motion_inputs.py`, the image encoding and per-window conditioning in
+`conditioning.py`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -32,87 +34,28 @@ from diffusers import AutoencoderKLTemporalDecoder, DiffusionPipeline, EulerDisc
 from diffusers.utils import BaseOutput
 from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
-from safetensors import SafetensorError
 from transformers import CLIPVisionModelWithProjection
 
-from .cmp import CMP, CMPImageFeatures
+from .cmp import CMP
 from .conditioning import (
-    ChunkProgress,
     FrameInput,
+    WindowConditioning,
     added_time_ids,
     blend_residuals,
-    clip_input,
-    densify_landmark_flow,
-    densify_sparse_flow,
+    encode_image,
     flow_to_pixel_grid,
     guidance_ramp,
     take_frames,
 )
 from .flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from .loading import ComponentLoadError, load_pretrained, load_svd_components
+from .motion_inputs import MotionInputsMixin
 from .periodic import Window, WindowMean, plan_windows
 from .unet import MofaUNet
 
+__all__ = ["ComponentLoadError", "MofaPipeline", "MofaPipelineOutput", "load_pretrained"]
+
 logger = logging.getLogger(__name__)
-
-
-class ComponentLoadError(ValueError):
-    """A pretrained component could not be loaded; `path` is its weights file (or folder), `reason` one line."""
-
-    def __init__(self, path: Path, reason: BaseException | str) -> None:
-        self.path = Path(path)
-        self.reason = _describe(reason) if isinstance(reason, BaseException) else str(reason)
-        super().__init__(f"{self.path}: {self.reason}")
-
-
-def _describe(exc: BaseException) -> str:
-    """One line on why a loader failed: the safetensors decoding error when there was one (diffusers wraps
-    it in a message that only repeats the path), else the first line without diffusers' advice."""
-    chain, seen = [], exc
-    while seen is not None and len(chain) < 8:
-        chain.append(seen)
-        seen = seen.__cause__ or seen.__context__
-    decoding = next((e for e in chain if isinstance(e, SafetensorError)), None)
-    if decoding is not None:
-        return f"not a readable safetensors file ({str(decoding).strip().splitlines()[0]})"
-    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    text = re.sub(r"^Cannot load .*? because ", "", text)  # diffusers: "Cannot load <empty> because <key> ..."
-    return text.split(" If you want to instead overwrite")[0]
-
-
-def _variant_files(folder: Path, variant: str) -> bool:
-    return folder.is_dir() and any(f".{variant}." in p.name and p.suffix in (".safetensors", ".json")
-                                   for p in folder.iterdir() if p.name != "config.json")
-
-
-def load_pretrained(model_cls, folder: str | Path, variant: str | None = None, **kwargs):
-    """`model_cls.from_pretrained(folder)` (diffusers or transformers) from safetensors, strictly.
-
-    `variant` (e.g. "fp16") is used when the folder holds that variant's files, else the plain files.
-    diffusers and transformers initialise weights missing from a file randomly and only warn; here a
-    missing key is an error (unexpected extra keys are tolerated, as the reference does).
-
-    Raises:
-        ComponentLoadError: unreadable config or weights, wrong shapes, or missing keys; names the
-            weights file when one is found, else the folder.
-    """
-    folder = Path(folder)
-    variant = variant if variant is not None and _variant_files(folder, variant) else None
-    weights = sorted(folder.glob(f"*.{variant}.safetensors" if variant else "*.safetensors"))
-    weights = [w for w in weights if variant or w.name.count(".") == 1]
-    where = weights[0] if len(weights) == 1 else folder
-    try:
-        model, info = model_cls.from_pretrained(folder, variant=variant, use_safetensors=True,
-                                                output_loading_info=True, **kwargs)
-    except (OSError, ValueError, RuntimeError, KeyError, TypeError, SafetensorError) as exc:
-        raise ComponentLoadError(where, exc) from exc
-    missing = sorted(info.get("missing_keys") or ())
-    if missing:
-        raise ComponentLoadError(where, f"{len(missing)} of {model_cls.__name__}'s weights are missing "
-                                        f"(e.g. {', '.join(missing[:3])})")
-    mismatched = sorted(str(k) for k in info.get("mismatched_keys") or ())
-    if mismatched:
-        raise ComponentLoadError(where, f"{len(mismatched)} weights have the wrong shape (e.g. {mismatched[0]})")
-    return model.eval()
 
 
 @dataclass
@@ -129,27 +72,7 @@ class MofaPipelineOutput(BaseOutput):
     windows: list[tuple[int, int]]
 
 
-@dataclass
-class _Conditioning:
-    """Everything a window needs besides its latents (built once per call)."""
-
-    image_embeddings: torch.Tensor  # [B2,1,D]
-    image_latents: torch.Tensor  # [B2,1,4,h,w]
-    cond_image: torch.Tensor  # [B2,3,H,W] in [-1,1]
-    time_ids: torch.Tensor  # [B2,3]
-    guidance: torch.Tensor  # [1,L,1,1,1]
-    landmark_flow: FrameInput
-    pose_images: FrameInput
-    trajectory_flow: FrameInput | None
-    mask: torch.Tensor | None  # [1,1,H,W] in [0,1]
-    run_landmark: bool
-    run_trajectory: bool
-    landmark_scale: float
-    trajectory_scale: float
-    size: tuple[int, int]  # H, W
-
-
-class MofaPipeline(DiffusionPipeline):
+class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
     """SVD-xt image-to-video with MOFA motion-field adapters (landmark + optional trajectory)."""
 
     model_cpu_offload_seq = "cmp->image_encoder->landmark_adapter->trajectory_adapter->unet->vae"
@@ -197,18 +120,8 @@ class MofaPipeline(DiffusionPipeline):
         Raises:
             ComponentLoadError: a component cannot be loaded (names its folder or weights file).
         """
-        svd_path = Path(svd_path)
-        dtype = {} if torch_dtype is None else {"torch_dtype": torch_dtype}
-        vae = load_pretrained(AutoencoderKLTemporalDecoder, svd_path / "vae", variant, **dtype)
-        unet = load_pretrained(MofaUNet, svd_path / "unet", variant, **dtype)
-        image_encoder = load_pretrained(CLIPVisionModelWithProjection, svd_path / "image_encoder", variant,
-                                        **({"dtype": torch_dtype} if torch_dtype else {}))
-        try:
-            scheduler = EulerDiscreteScheduler.from_pretrained(svd_path, subfolder="scheduler")
-        except (OSError, ValueError, TypeError) as exc:
-            raise ComponentLoadError(svd_path / "scheduler", exc) from exc
-        return cls(vae=vae.eval(), image_encoder=image_encoder.eval(), unet=unet.eval(), scheduler=scheduler,
-                   landmark_adapter=landmark_adapter, trajectory_adapter=trajectory_adapter, cmp=cmp)
+        svd = load_svd_components(svd_path, torch_dtype, variant)
+        return cls(**svd, landmark_adapter=landmark_adapter, trajectory_adapter=trajectory_adapter, cmp=cmp)
 
     # ------------------------------------------------------------------ validation
     def check_inputs(
@@ -266,28 +179,6 @@ class MofaPipeline(DiffusionPipeline):
                 )
 
     # ------------------------------------------------------------------ conditioning
-    def _encode_image(self, image01, do_cfg, noise_aug_strength, generator):
-        """CLIP embeddings [B2,1,D], VAE image latents [B2,1,4,h,w], adapter condition [B2,3,H,W]."""
-        device = image01.device
-        clip_dtype = next(self.image_encoder.parameters()).dtype
-        embeds = self.image_encoder(clip_input(image01).to(clip_dtype)).image_embeds.unsqueeze(1)  # [1,1,D]
-        cond = image01 * 2 - 1  # [0,1] -> [-1,1]
-        noise = randn_tensor(cond.shape, generator=generator, device=device, dtype=cond.dtype)
-        upcast = self.vae.dtype == torch.float16 and self.vae.config.force_upcast
-        vae_dtype = torch.float32 if upcast else self.vae.dtype
-        if upcast:
-            self.vae.to(dtype=torch.float32)
-        latents = self.vae.encode((cond + noise_aug_strength * noise).to(vae_dtype)).latent_dist.mode()
-        if upcast:
-            self.vae.to(dtype=torch.float16)
-        latents = latents.unsqueeze(1).to(self.unet.dtype)  # [1,4,h,w] -> [1,1,4,h,w]
-        cond = cond.to(self.unet.dtype)
-        if do_cfg:  # [uncond, cond]: zero embedding and zero image latents, same adapter image
-            embeds = torch.cat([torch.zeros_like(embeds), embeds])
-            latents = torch.cat([torch.zeros_like(latents), latents])
-            cond = cond.expand(2, -1, -1, -1)
-        return embeds.to(self.unet.dtype), latents, cond
-
     def _preprocess_image(self, image, height, width, device) -> torch.Tensor:
         """Source image as float [1,3,height,width] in [0,1] on `device`."""
         if isinstance(image, PIL.Image.Image):
@@ -297,7 +188,7 @@ class MofaPipeline(DiffusionPipeline):
             image = F.interpolate(image, size=(height, width), mode="bilinear", antialias=True)
         return image
 
-    def _window_flow(self, source: FrameInput, window: Window, c: _Conditioning, device, dtype) -> torch.Tensor:
+    def _window_flow(self, source: FrameInput, window: Window, c: WindowConditioning, device, dtype) -> torch.Tensor:
         """Flows of the window's frames after the anchor, [1, L-1, 2, H, W] (flow row j is frame j+1)."""
         flow = take_frames(source, range(window.start, window.end), 1, device, dtype)
         return flow_to_pixel_grid(flow, c.size)
@@ -317,7 +208,7 @@ class MofaPipeline(DiffusionPipeline):
         )
         return out[0], out[1]  # down residuals (12), mid residual
 
-    def _predict_window(self, window: Window, t, latents, c: _Conditioning, do_cfg: bool) -> torch.Tensor:
+    def _predict_window(self, window: Window, t, latents, c: WindowConditioning, do_cfg: bool) -> torch.Tensor:
         """CFG-mixed v for the window's frames, float [1, L, 4, h, w] (anchor first)."""
         device, dtype = latents.device, self.unet.dtype
         frames = window.frame_indices()
@@ -378,28 +269,6 @@ class MofaPipeline(DiffusionPipeline):
             return video.permute(0, 1, 3, 4, 2).cpu().numpy()  # [1,N,3,H,W] -> [1,N,H,W,3]
         uint8 = (video[0] * 255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()
         return [[PIL.Image.fromarray(frame) for frame in uint8]]
-
-    # ------------------------------------------------------------------ sparse -> dense (optional CMP)
-    def _cmp(self) -> CMP:
-        if self.cmp is None:
-            raise ValueError("dense flows from sparse hints need the `cmp` component")
-        return self.cmp
-
-    def prepare_landmark_flow(self, image: torch.Tensor, landmarks, chunk_size: int = 8, latent_grid: bool = True,
-                              grid_size: int = 384, features: CMPImageFeatures | None = None,
-                              progress: ChunkProgress | None = None) -> torch.Tensor:
-        """`landmark_flow` from a landmark track `[N, K, 2]` with the `cmp` component (`densify_landmark_flow`;
-        `features = self.cmp.image_features(image)` shares one image encoding across calls)."""
-        return densify_landmark_flow(self._cmp(), image, landmarks, chunk_size, latent_grid, grid_size,
-                                     self.vae_scale_factor, features, progress)
-
-    def prepare_dense_flow(self, image: torch.Tensor, sparse_flow: FrameInput, sparse_mask: FrameInput,
-                           num_frames: int, chunk_size: int = 8, latent_grid: bool = True,
-                           features: CMPImageFeatures | None = None,
-                           progress: ChunkProgress | None = None) -> torch.Tensor:
-        """Dense flow from sparse hints on the CMP grid with the `cmp` component (`densify_sparse_flow`)."""
-        return densify_sparse_flow(self._cmp(), image, sparse_flow, sparse_mask, num_frames, chunk_size,
-                                   latent_grid, self.vae_scale_factor, features, progress)
 
     # ------------------------------------------------------------------ sampling
     @torch.no_grad()
@@ -501,11 +370,13 @@ class MofaPipeline(DiffusionPipeline):
 
         # 3. Encode the source image: CLIP, VAE, adapter condition image
         image01 = self._preprocess_image(image, height, width, device)
-        embeds, image_latents, cond_image = self._encode_image(image01, do_cfg, noise_aug_strength, generator)
+        embeds, image_latents, cond_image = encode_image(
+            self.image_encoder, self.vae, self.unet.dtype, image01, do_cfg, noise_aug_strength, generator
+        )
 
         # 4. Micro-conditioning and guidance ramp
         batch = 2 if do_cfg else 1
-        cond = _Conditioning(
+        cond = WindowConditioning(
             image_embeddings=embeds,
             image_latents=image_latents,
             cond_image=cond_image,

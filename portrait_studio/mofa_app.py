@@ -36,8 +36,9 @@ import torch.nn.functional as F
 from landmark_drivers import LandmarkTrack
 from mofa_engine.cmp import CMP, CMPCheckpointError, CMPImageFeatures
 from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.loading import ComponentLoadError, load_pretrained
 from mofa_engine.periodic import plan_windows
-from mofa_engine.pipeline import ComponentLoadError, MofaPipeline, load_pretrained
+from mofa_engine.pipeline import MofaPipeline
 from mofa_engine.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import CMP_SIZE

@@ -8,12 +8,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mofa_engine.flow_adapter import (
-    LandmarkAdapter,
-    MotionFieldAdapterOutput,
-    TrajectoryAdapter,
-    downsample_flow,
-)
+from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.motion_field_adapter import MotionFieldAdapterOutput, downsample_flow
 from mofa_engine.softsplat import softsplat
 from tests.mofa_engine.tiny_configs import (
     TINY_ADAPTER_CONFIG,

@@ -1,0 +1,158 @@
+"""The eyelid / inner-lip gap map L of the warp engine (`analytic_flow.py`): exact and always increasing.
+
+An exact, always-increasing map handles large gap changes: per eye and for the inner lips, a
+piecewise-linear map along the lid (lip) normal takes the part of a gap change beyond `gap_ratio`
+(a blink, a mouth opening from closed) that a smooth spline would only reach by overshooting.
+Increasing in v, it cannot fold. Owns the openings' landmark layout (`OPENINGS`, the contour
+midpoints, which lid each knot lies on), `Opening` (L for one opening), `fit_opening` and the
+full-resolution application `full_resolution_patches`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mofa_engine.trajectories import sample_bilinear
+
+# openings: (corner, corner, ((upper, lower), ...)) for the two eyes and the inner lips
+OPENINGS = ((36, 39, ((37, 41), (38, 40))), (42, 45, ((43, 47), (44, 46))),
+            (60, 64, ((61, 67), (62, 66), (63, 65))))
+# closed contours (eyes, inner lips) that get a spline knot between consecutive points
+CONTOURS = (tuple(range(36, 42)), tuple(range(42, 48)), tuple(range(60, 68)))
+MID_A = np.array([c[i] for c in CONTOURS for i in range(len(c))])  # a midpoint's first end
+MID_B = np.array([c[(i + 1) % len(c)] for c in CONTOURS for i in range(len(c))])  # and its second
+
+
+def _lid_sides() -> np.ndarray:
+    """Per opening, for the 68 landmarks + contour midpoints: -1 on its upper lid/lip, +1 lower, 0 else."""
+    sides = np.zeros((len(OPENINGS), 68 + len(MID_A)), np.int8)
+    for i, (_, _, pairs) in enumerate(OPENINGS):
+        sides[i, [up for up, _ in pairs]] = -1
+        sides[i, [lo for _, lo in pairs]] = 1
+        mids = sides[i, MID_A] + sides[i, MID_B]  # a midpoint lies on the lid of its ends
+        sides[i, 68:] = np.sign(mids)
+    return sides
+
+
+LID_SIDES = _lid_sides()  # [openings, 68 + midpoints]
+
+
+@dataclass
+class Opening:
+    """L for one eye or the inner lips, in output pixels (see the module docstring).
+
+    Along each column u (corner to corner) the output gap [v_up, v_low] is mapped onto the gap the
+    spline sees, larger by `delta` (> 0 in a blink, < 0 when a mouth opens); bands of height `band`
+    above and below absorb the shift. Piecewise linear and increasing in v: dL_v/dv > 0.
+    """
+
+    origin: np.ndarray  # [2] first corner
+    u_axis: np.ndarray  # [2] unit, corner to corner
+    v_axis: np.ndarray  # [2] unit, toward the lower lid / lip
+    us: np.ndarray  # [n] columns: corner, pairs..., corner
+    v_up: np.ndarray  # [n]
+    v_low: np.ndarray  # [n]
+    delta: np.ndarray  # [n] spline gap - output gap (0 at the corners)
+    band: float
+
+    def apply(self, y: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
+        """L(y) for points `[G, 2]`; side (`[G]`, -1/+1/0) pins points on the upper/lower lid to
+        their lid's side of the map, which matters when the lids touch (a closed eye)."""
+        rel = y - self.origin
+        u, v = rel @ self.u_axis, rel @ self.v_axis
+        inside = ((u > self.us[0]) & (u < self.us[-1]) & (v > self.v_up.min() - self.band)
+                  & (v < self.v_low.max() + self.band))
+        if not inside.any():
+            return y
+        u, v = u[inside], v[inside]
+        up, low = np.interp(u, self.us, self.v_up), np.interp(u, self.us, self.v_low)
+        delta = np.interp(u, self.us, self.delta)
+        gap = np.maximum(low - up, 0.25)
+        a, half = self.band, 0.5 * delta
+        new = np.where(v <= up, (up - a) + (v - up + a) * (a - half) / a,
+                       np.where(v <= low, up - half + (v - up) * (gap + delta) / gap,
+                                (low + half) + (v - low) * (a - half) / a))
+        new = np.where((v <= up - a) | (v >= low + a), v, new)
+        if side is not None:
+            side = side[inside]
+            new = np.where(side < 0, v - half, np.where(side > 0, v + half, new))
+        out = y.copy()
+        out[inside] += (new - v)[:, None] * self.v_axis
+        return out
+
+    def box(self, height: int, width: int) -> tuple[int, int, int, int]:
+        """Integer (x0, y0, x1, y1) bounding the pixels L moves."""
+        u = np.array([self.us[0], self.us[-1], self.us[0], self.us[-1]])
+        v = np.array([self.v_up.min() - self.band] * 2 + [self.v_low.max() + self.band] * 2)
+        corners = self.origin + u[:, None] * self.u_axis + v[:, None] * self.v_axis
+        x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, None)
+        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, 0, width))
+        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, 0, height))
+        return int(x0), int(y0), x1, y1
+
+
+def fit_opening(p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarray, ref_down: np.ndarray,
+                face_height: float, options) -> Opening:
+    """Build L for one opening; uncrosses lids/lips in `p`, opens closed lips in `r` (in place).
+
+    p: float64 `[68, 2]` target landmarks (pixels); r: float64 `[68, 2]` reference landmarks.
+    spec: one entry of `OPENINGS`. scale: the head's similarity scale (reference -> target).
+    down: unit `[2]` face-down direction in the target frame; ref_down: the same in the portrait.
+    face_height: the portrait's face height (pixels). options: `AnalyticFlowOptions` (reads
+    `gap_ratio`, `gap_slack`, `min_gap`).
+    """
+    corner_a, corner_b, pairs = spec
+    a = p[corner_a].copy()
+    u_axis = p[corner_b] - a
+    width = max(float(np.linalg.norm(u_axis)), 1e-6)
+    u_axis = u_axis / width
+    v_axis = np.array([-u_axis[1], u_axis[0]])
+    v_axis = v_axis if v_axis @ down >= 0 else -v_axis
+    slack = options.gap_slack * face_height * scale
+    us, v_up, v_low, delta = [0.0], [0.0], [0.0], [0.0]
+    for up, lo in pairs:
+        gap = float((p[lo] - p[up]) @ v_axis)
+        if gap < 0:  # crossed lids / lips: both to the middle
+            p[up] = p[lo] = 0.5 * (p[up] + p[lo])
+            gap = 0.0
+        ref_gap = max(float((r[lo] - r[up]) @ ref_down), 0.0) * scale
+        seen = float(np.clip(gap, ref_gap / options.gap_ratio,
+                             max(ref_gap * options.gap_ratio + slack, options.min_gap * gap)))
+        if ref_gap < seen / options.gap_ratio:  # a closed mouth opens: stretch a sliver of the lips
+            grow = 0.5 * (seen / options.gap_ratio - ref_gap) / scale
+            r[up] -= grow * ref_down
+            r[lo] += grow * ref_down
+        us.append(float((0.5 * (p[up] + p[lo]) - a) @ u_axis))
+        v_up.append(float((p[up] - a) @ v_axis))
+        v_low.append(float((p[lo] - a) @ v_axis))
+        delta.append(seen - gap)
+    end = float((p[corner_b] - a) @ v_axis)
+    us, v_up, v_low, delta = us + [width], v_up + [end], v_low + [end], delta + [0.0]
+    us = np.maximum.accumulate(np.asarray(us))  # columns never go backwards
+    band = max(1.5 * float(np.abs(delta).max()), 0.5 * width)
+    return Opening(a, u_axis, v_axis, us, np.asarray(v_up), np.asarray(v_low), np.asarray(delta), band)
+
+
+def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: np.ndarray,
+                            height: int, width: int) -> list:
+    """B(y) = L(y) + smooth(L(y)) where L moves a pixel, read before `smooth` is overwritten.
+
+    base: float32 `[H, W, 2]` pixel positions; smooth: float32 `[H, W, 2]` displacement of the smooth
+    part. Returns `[((x0, y0, x1, y1), moved [n] bool, values [m, 2] absolute positions), ...]`, one
+    per opening box with moved pixels, to paste into the map.
+    """
+    patches, boxes = [], [opening.box(height, width) for opening in openings]
+    for x0, y0, x1, y1 in boxes:
+        if x1 <= x0 or y1 <= y0:
+            continue
+        pts = base[y0:y1, x0:x1].reshape(-1, 2).astype(np.float64)
+        z = pts
+        for opening, (a0, b0, a1, b1) in zip(openings, boxes):  # those touching this box
+            if a0 < x1 and x0 < a1 and b0 < y1 and y0 < b1:
+                z = opening.apply(z)
+        moved = np.any(z != pts, axis=1)
+        if moved.any():
+            patches.append(((x0, y0, x1, y1), moved, z[moved] + sample_bilinear(smooth, z[moved])))
+    return patches
