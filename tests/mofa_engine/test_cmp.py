@@ -8,23 +8,14 @@ import torch
 from torch import nn
 
 from mofa_engine.cmp import CMP, CMPCheckpointError, bin_centres, logits_to_flow, upsample_flow
+from tests.mofa_engine.tiny_configs import randomize_batchnorm_
 
 TINY = dict(layers=(1, 1, 1, 1), base_width=8, img_enc_dim=16, sparse_enc_dim=8, decoder_width=16)
 GRID = 64  # tiny tests run CMP on a 64x64 grid instead of 384x384
 
 
 def _randomise(model: nn.Module, seed: int = 0) -> nn.Module:
-    """Random weights *and* BN statistics, so eval-mode BN is not the identity."""
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=g) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=g) + 0.5)
-                m.num_batches_tracked.fill_(7)
-    return model
+    return randomize_batchnorm_(model, torch.Generator().manual_seed(seed))
 
 
 def _hints(n: int, size: int = GRID, seed: int = 1) -> tuple[torch.Tensor, torch.Tensor]:

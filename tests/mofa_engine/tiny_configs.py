@@ -93,3 +93,16 @@ def tiny_adapter_inputs(
     if isinstance(model, LandmarkAdapter):
         inputs["landmarks"] = torch.rand(batch, frames, 3, height, width, generator=generator)
     return inputs
+
+
+def randomize_batchnorm_(model: nn.Module, generator: torch.Generator) -> nn.Module:
+    """Random BN affine parameters *and* running statistics, so eval-mode BN is not the identity."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=generator) * 0.1)
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=generator) * 0.1)
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
+                m.num_batches_tracked.fill_(7)
+    return model

@@ -21,14 +21,14 @@ from pathlib import Path
 
 import torch
 from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNetSpatioTemporalConditionModel
-from torch import nn
 from diffusers.utils import logging as diffusers_logging
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
 from mofa_engine.cmp import CMP
 from portrait_studio.ckpts import CMP_CKPT, SVD
 from tests.conftest import FIXTURES
-from tests.mofa_engine.tiny_configs import TINY_SHARED_UNET_KWARGS, tiny_landmark_adapter, tiny_trajectory_adapter
+from tests.mofa_engine.tiny_configs import (TINY_SHARED_UNET_KWARGS, randomize_batchnorm_, tiny_landmark_adapter,
+                                           tiny_trajectory_adapter)
 
 TINY_UNET = {**TINY_SHARED_UNET_KWARGS, "num_attention_heads": (2, 4, 4, 4), "sample_size": 8, "num_frames": 14}
 TINY_VAE = {"block_out_channels": [32, 32, 32, 32], "down_block_types": ["DownEncoderBlock2D"] * 4,
@@ -60,23 +60,10 @@ MODEL_INDEX = {
 }
 
 
-def _randomise_batchnorm(model: nn.Module, generator: torch.Generator) -> nn.Module:
-    """Random BN affine parameters and running statistics (eval-mode BN is then not the identity)."""
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=generator) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=generator) * 0.1)
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=generator) * 0.1)
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
-                m.num_batches_tracked.fill_(42000)
-    return model
-
-
 def tiny_cmp(seed: int = 0) -> CMP:
     """A ~30 k parameter CMP with random weights and BN statistics, in eval mode."""
     torch.manual_seed(seed)
-    return _randomise_batchnorm(CMP(**TINY_CMP), torch.Generator().manual_seed(seed)).eval()
+    return randomize_batchnorm_(CMP(**TINY_CMP), torch.Generator().manual_seed(seed)).eval()
 
 
 def save_cmp_checkpoint(model: CMP, path: Path) -> Path:
