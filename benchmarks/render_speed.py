@@ -34,7 +34,8 @@ from portrait_studio import media  # noqa: E402
 from portrait_studio.options import RenderOptions  # noqa: E402
 from portrait_studio.drivers import DRIVER_RATE  # noqa: E402
 from portrait_studio.studio import Studio  # noqa: E402
-from portrait_studio.warp_engine import MotionControls, build_flow  # noqa: E402
+from portrait_studio.controls import MotionControls  # noqa: E402
+from portrait_studio.engines.warp import build_flow  # noqa: E402
 from mofa_engine.regions import face_region_mask  # noqa: E402
 from mofa_engine.warp_renderer import WarpRenderer  # noqa: E402
 

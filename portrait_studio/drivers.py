@@ -17,8 +17,10 @@ signal into a `LandmarkTrack` for the portrait:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from . import media
 from .ckpts import default_ckpt_dir
 from .errors import InputError, MissingCheckpointsError
 from .options import RenderOptions
+from .portrait import Portrait
 from .progress import ProgressFn, no_progress
 
 DRIVER_RATE = 16000  # Hz: what the audio drivers consume
@@ -58,6 +61,14 @@ class Signal:
         if self.video is not None and self.video_info is not None and self.video_info.has_audio:
             return self.video
         return None
+
+
+@dataclass(frozen=True)
+class DriverModels:
+    """Loaded models the drivers may reuse (the Studio's); defaults load their own."""
+
+    analyzer: Callable[[], Any] | None = None  # () -> FaceAnalyzer (for the driving-video driver)
+    cache: Any = field(default=None)  # an engines.ModelCache holding the SadTalker driver between calls
 
 
 @dataclass(frozen=True)
@@ -121,8 +132,10 @@ def _check_sadtalker_files(options: RenderOptions) -> None:
                                       "(see ckpts/README.md; the BFM files have their own licence)")
 
 
-def drive(options: RenderOptions, signal: Signal, portrait, progress: ProgressFn = no_progress) -> Drive:
-    """Run the driver(s) of `signal` on `portrait` (a `studio.Portrait`)."""
+def drive(options: RenderOptions, signal: Signal, portrait: Portrait, progress: ProgressFn = no_progress,
+          models: DriverModels | None = None) -> Drive:
+    """Run the driver(s) of `signal` on `portrait`, reusing `models` where given."""
+    models = models or DriverModels()
     o = options
     rig = FaceRig(portrait.face)
     if signal.saved_track is not None:
@@ -134,14 +147,15 @@ def drive(options: RenderOptions, signal: Signal, portrait, progress: ProgressFn
                                   head_motion=o.head_motion, max_duration=o.max_duration)
         try:
             motion = drive_from_video(signal.video, opts, progress=progress, num_frames=num_frames,
-                                      source=portrait.face)
+                                      source=portrait.face,
+                                      analyzer=models.analyzer() if models.analyzer is not None else None)
         except DrivingVideoError as exc:
             raise InputError(str(exc)) from None
         return Drive(rig.track(_layer(motion, signal.expression)), signal.mux_source)
     if signal.audio is not None:
         samples = media.load_audio(signal.audio, DRIVER_RATE, max_duration=o.max_duration)
         if o.audio_driver == "sadtalker":
-            track = _sadtalker_track(o, samples, portrait, progress)
+            track = _sadtalker_track(o, samples, portrait, progress, models.cache)
             if signal.expression is not None:
                 track = _add_expression(rig, track, signal.expression)
             return Drive(track, signal.audio)
@@ -168,17 +182,23 @@ def _add_expression(rig: FaceRig, track: LandmarkTrack, expression: ExpressionTr
     return LandmarkTrack(points=points, reference=track.reference, fps=track.fps)
 
 
-def _sadtalker_track(options: RenderOptions, samples: np.ndarray, portrait, progress: ProgressFn) -> LandmarkTrack:
+def _sadtalker_track(options: RenderOptions, samples: np.ndarray, portrait: Portrait, progress: ProgressFn,
+                     cache=None) -> LandmarkTrack:
     from landmark_drivers.sadtalker import (MissingSadTalkerFilesError, SadTalkerCheckpointError,
                                             SadTalkerDriver, SadTalkerOptions)
 
-    ckpt_dir = options.ckpt_dir if options.ckpt_dir is not None else default_ckpt_dir()
-    try:
-        driver = SadTalkerDriver.from_checkpoint_dir(ckpt_dir, SadTalkerOptions(head_motion=min(options.head_motion, 3.0)))
-    except MissingSadTalkerFilesError as exc:
-        raise MissingCheckpointsError(str(exc)) from None
-    except (SadTalkerCheckpointError, ValueError, OSError) as exc:
-        raise InputError(f"the SadTalker checkpoint in {ckpt_dir} cannot be loaded: {exc}") from None
+    ckpt_dir = Path(options.ckpt_dir if options.ckpt_dir is not None else default_ckpt_dir())
+
+    def load() -> SadTalkerDriver:
+        try:
+            return SadTalkerDriver.from_checkpoint_dir(ckpt_dir)
+        except MissingSadTalkerFilesError as exc:
+            raise MissingCheckpointsError(str(exc)) from None
+        except (SadTalkerCheckpointError, ValueError, OSError) as exc:
+            raise InputError(f"the SadTalker checkpoint in {ckpt_dir} cannot be loaded: {exc}") from None
+
+    driver = cache.get("sadtalker", str(ckpt_dir.resolve()), load) if cache is not None else load()
+    driver.options = SadTalkerOptions(head_motion=min(options.head_motion, 3.0))  # per call, no reload
     return driver.drive(samples, portrait.image, portrait.face, fps=options.fps, pose_style=options.pose_style,
                         seed=options.seed, sample_rate=DRIVER_RATE,
                         progress=lambda done, total: progress("driver", done, total))

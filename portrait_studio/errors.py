@@ -13,3 +13,10 @@ class InputError(ValueError):
 
 class MissingCheckpointsError(InputError):
     """The requested engine or driver needs weights that are not in the checkpoint directory."""
+
+
+class RenderCancelled(Exception):
+    """A render stopped because its `cancel` event was set (or the user pressed Ctrl-C / sent SIGTERM).
+
+    Nothing is left at the output path and no temporary file beside it.
+    """

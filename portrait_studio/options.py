@@ -1,11 +1,19 @@
-"""Render options: one frozen dataclass per concern, validated in one place (`validate`)."""
+"""Render options: one frozen dataclass per concern, validated in one place (`validate`).
+
+Every option is defined once, here: its type, default and help live on the field (`_opt` metadata),
+and the CLI flags (`cli.py`), batch job keys and job-API fields are all derived from these fields
+(`option_specs`, `options_from_values`). A new option is a new field.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import typing
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from .errors import InputError
 
@@ -15,49 +23,77 @@ RelativeTo = Literal["first", "neutral"]
 Language = Literal["auto", "english", "acoustic"]
 DType = Literal["fp16", "bf16", "fp32"]
 
+DRIVER = ("render", "landmarks")  # options of every command that runs a driver
+RENDER = ("render",)  # options that only matter when frames are rendered
+
+
+def _opt(default: Any = None, help: str = "", *, scope: tuple[str, ...] = DRIVER, flag: str | None = None,
+         metavar: str | None = None, factory: Any = None) -> Any:
+    """A dataclass field with its CLI/job metadata: `help` (one line), the commands it belongs to
+    (`scope`), an explicit `flag` when it is not `--field-name`, and a `metavar`."""
+    meta = {"help": help, "scope": scope, "flag": flag, "metavar": metavar}
+    if factory is not None:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
 
 @dataclass(frozen=True)
 class MofaOptions:
     """Settings of the MOFA (SVD-xt) engine; ignored by the warp engine."""
 
-    steps: int = 25  # denoising steps (EDM Euler)
-    guidance_min: float = 1.0  # classifier-free guidance at the first frame of a window
-    guidance_max: float = 3.0  # ... ramped linearly to this at the last frame
-    landmark_scale: float = 1.0  # conditioning scale of the landmark adapter (inside the face mask)
-    trajectory_scale: float = 0.6  # conditioning scale of the trajectory adapter (outside it)
-    window: int = 25  # frames per periodic-sampling window (25 = SVD-xt's native length; 14 allowed)
-    landmark_mask: Path | None = None  # user mask (white = face adapter); default: face, hair and neck
-    dtype: DType = "fp16"  # weights/activations dtype on the GPU (fp32 on CPU)
-    device: str | None = None  # torch device; None = "cuda" when available, else "cpu"
-    cpu_offload: bool = False  # keep idle models on the CPU (diffusers model offload) to save VRAM
-    decode_chunk: int = 8  # frames per VAE decode call (the temporal decoder's chunk)
+    steps: int = _opt(25, "denoising steps (EDM Euler)", scope=RENDER)
+    guidance_min: float = _opt(1.0, "classifier-free guidance at a window's first frame", scope=RENDER)
+    guidance_max: float = _opt(3.0, "classifier-free guidance at a window's last frame (linear ramp)", scope=RENDER)
+    landmark_scale: float = _opt(1.0, "conditioning scale of the landmark adapter (inside the face mask)",
+                                 scope=RENDER)
+    trajectory_scale: float = _opt(0.6, "conditioning scale of the trajectory adapter (outside the face mask)",
+                                   scope=RENDER)
+    window: int = _opt(25, "frames per periodic-sampling window: 25 (SVD-xt's native length) or 14", scope=RENDER)
+    landmark_mask: Path | None = _opt(None, "mask image (photo pixels): white = where the landmark adapter drives; "
+                                      "default: face, hair and neck", scope=RENDER, metavar="MASK")
+    dtype: DType = _opt("fp16", "weights/activations dtype on the GPU (the CPU always runs fp32)", scope=RENDER)
+    device: str | None = _opt(None, "torch device (default: cuda when available, else cpu)", scope=RENDER)
+    cpu_offload: bool = _opt(False, "keep idle models on the CPU (diffusers model offload) to save GPU memory",
+                             scope=RENDER)
+    decode_chunk: int = _opt(8, "frames per VAE decode call", scope=RENDER)
 
 
 @dataclass(frozen=True)
 class RenderOptions:
     """Everything `Studio.render` needs besides the inputs and the output path."""
 
-    engine: Engine = "auto"  # auto: mofa when its checkpoints verify and a GPU is present, else warp
-    fps: float = 25.0  # output frame rate
-    size: int = 512  # short side of the output video in pixels
-    seed: int = 0  # seeds every random choice (blinks, head motion, diffusion noise)
-    transcript: str | None = None  # what is said (English): enables forced alignment of phones
-    head_motion: float = 1.0  # scale of the idle head motion; 0 = still head
-    expressiveness: float = 1.0  # scale of brow raises and eye widening; 0 = none (blinks stay natural)
-    language: Language = "auto"  # speech: auto (phones + acoustics), english (phones), acoustic (any language)
-    trajectory: Path | None = None  # JSON of trajectories that move the background (see README)
-    motion_brush: Path | None = None  # mask PNG: white = the region the trajectories move
-    max_duration: float = 600.0  # refuse audio longer than this many seconds
-    ckpt_dir: Path | None = None  # checkpoint directory; None = $PORTRAIT_STUDIO_CKPTS or ckpts/
-    save_landmarks: Path | None = None  # also write the landmark track (.npz)
-    debug_dir: Path | None = None  # also write landmark-overlay and flow-visualisation videos here
-    audio_driver: AudioDriver = "embedded"  # speech -> motion: embedded (no weights) or sadtalker (learned)
-    pose_style: int = 0  # sadtalker head-pose style, 0..45
-    driving_video: Path | None = None  # puppet the portrait with the face in this video
-    relative_to: RelativeTo = "first"  # driving-video pose/expression zero: its first or most neutral frame
-    expression: Path | None = None  # keyframes (JSON/YAML) layered over the driver, or driving alone
-    landmarks: Path | None = None  # render this saved landmark track (.npz) instead of running a driver
-    mofa: MofaOptions = field(default_factory=MofaOptions)  # MOFA engine settings
+    engine: Engine = _opt("auto", "auto: mofa when its checkpoints verify and a GPU is present, else warp",
+                          scope=RENDER)
+    fps: float = _opt(25.0, "output frame rate")
+    size: int = _opt(512, "short side of the output in pixels (mofa crops both sides to multiples of 64)")
+    seed: int = _opt(0, "seeds every random choice (blinks, head motion, diffusion noise)")
+    transcript: str | None = _opt(None, "what is said (a .txt file or the text itself; English): forced "
+                                  "alignment of phones instead of recognition", metavar="FILE|TEXT")
+    head_motion: float = _opt(1.0, "scale of the idle head motion; 0 = still head")
+    expressiveness: float = _opt(1.0, "scale of brow raises and eye widening; 0 = none (blinks stay natural)")
+    language: Language = _opt("auto", "speech: auto (phones + acoustics, any language), english (phone "
+                              "visemes), acoustic (loudness and spectrum only)")
+    trajectory: Path | None = _opt(None, "JSON of trajectories that move the background (photo pixels)",
+                                   scope=RENDER, metavar="T.json")
+    motion_brush: Path | None = _opt(None, "mask image: white = the region the trajectories move", scope=RENDER,
+                                     metavar="MASK")
+    max_duration: float = _opt(600.0, "refuse inputs longer than this many seconds", metavar="S")
+    ckpt_dir: Path | None = _opt(None, "checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)",
+                                 metavar="DIR")
+    save_landmarks: Path | None = _opt(None, "also write the landmark track (.npz)", scope=RENDER, metavar="LM.npz")
+    debug_dir: Path | None = _opt(None, "also write landmark-overlay and flow-visualisation videos here",
+                                  scope=RENDER, metavar="DIR")
+    audio_driver: AudioDriver = _opt("embedded", "speech -> motion: embedded (no weights) or sadtalker "
+                                     "(learned; needs its weights)")
+    pose_style: int = _opt(0, "sadtalker head-pose style, 0..45")
+    driving_video: Path | None = _opt(None, "puppet the portrait with the face in this video", metavar="VIDEO")
+    relative_to: RelativeTo = _opt("first", "driving video: motion measured from its first or its most "
+                                   "neutral frame")
+    expression: Path | None = _opt(None, "expression keyframes (JSON or YAML) layered over the driver, or "
+                                   "driving alone", metavar="KEYS")
+    landmarks: Path | None = _opt(None, "render this saved (possibly hand-edited) landmark track (.npz) "
+                                  "instead of running a driver", scope=RENDER, metavar="LM.npz")
+    mofa: MofaOptions = _opt(help="MOFA engine settings", scope=(), factory=MofaOptions)
 
     def validate(self) -> "RenderOptions":
         """Raise InputError naming the first invalid value; return self for chaining."""
@@ -94,6 +130,109 @@ class RenderOptions:
         for name, v in (("--landmark-scale", m.landmark_scale), ("--trajectory-scale", m.trajectory_scale)):
             _check(_finite(v) and 0 <= v <= 5, f"{name} must be between 0 and 5, got {v}")
         return self
+
+
+# ---------------------------------------------------------------------------------------------- specs
+@dataclass(frozen=True)
+class OptionSpec:
+    """One user-facing option, derived from its dataclass field."""
+
+    name: str  # field name, e.g. "head_motion"
+    owner: type  # RenderOptions or MofaOptions
+    kind: type  # bool, int, float, str or Path (the value type, None aside)
+    choices: tuple[str, ...] | None  # for Literal modes
+    default: Any  # the field's default
+    help: str  # one line
+    scope: tuple[str, ...]  # commands it belongs to ("render", "landmarks")
+    flag: str  # the CLI flag, e.g. "--head-motion"
+    metavar: str | None  # the CLI metavar
+
+
+def _value_type(annotation: Any) -> tuple[type, tuple[str, ...] | None]:
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    if typing.get_origin(annotation) is Literal:
+        return str, tuple(typing.get_args(annotation))
+    if args:  # X | None
+        return _value_type(args[0])
+    return annotation, None
+
+
+def _specs_of(cls: type) -> list[OptionSpec]:
+    hints = typing.get_type_hints(cls)
+    specs = []
+    for f in dataclasses.fields(cls):
+        if not f.metadata.get("scope"):
+            continue
+        kind, choices = _value_type(hints[f.name])
+        specs.append(OptionSpec(f.name, cls, kind, choices, f.default, f.metadata["help"], f.metadata["scope"],
+                                f.metadata["flag"] or "--" + f.name.replace("_", "-"), f.metadata["metavar"]))
+    return specs
+
+
+def option_specs() -> list[OptionSpec]:
+    """Every option of RenderOptions and MofaOptions, in definition order (render options first)."""
+    return _specs_of(RenderOptions) + _specs_of(MofaOptions)
+
+
+def options_from_values(values: Mapping[str, Any], base: RenderOptions | None = None) -> RenderOptions:
+    """RenderOptions from option values by long name (`head_motion` or `head-motion`), over `base`.
+
+    Strings are converted to the option's type (CSV cells, form fields); None keeps the default of
+    `base`. Raises InputError naming an unknown option or a value of the wrong type. Not validated:
+    call `.validate()`.
+    """
+    base = base or RenderOptions()
+    specs = {s.name: s for s in option_specs()}
+    render: dict[str, Any] = {}
+    mofa: dict[str, Any] = {}
+    for raw_key, value in values.items():
+        key = str(raw_key).strip().replace("-", "_")
+        spec = specs.get(key)
+        if spec is None:
+            raise InputError(f"unknown option {_short(raw_key)!r}")
+        if value is None:
+            continue
+        (render if spec.owner is RenderOptions else mofa)[key] = _convert(spec, value)
+    if mofa:
+        render["mofa"] = dataclasses.replace(base.mofa, **mofa)
+    return dataclasses.replace(base, **render)
+
+
+def _convert(spec: OptionSpec, value: Any) -> Any:
+    flag = spec.flag
+    try:
+        if spec.kind is bool:
+            if isinstance(value, str):
+                lowered = value.strip().lower()
+                if lowered not in ("true", "false", "1", "0", "yes", "no", ""):
+                    raise ValueError
+                return lowered in ("true", "1", "yes")
+            if not isinstance(value, (bool, int)):
+                raise ValueError
+            return bool(value)
+        if spec.kind is int:
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if spec.kind is float:
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if spec.kind is Path:
+            if not isinstance(value, (str, Path)):
+                raise ValueError
+            return Path(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{flag} takes {spec.kind.__name__ if spec.kind is not Path else 'a path'}, "
+                         f"got {_short(value)!r}") from None
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = str(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _finite(x: float) -> bool:

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from landmark_drivers import SourceFace
+
 from .errors import InputError
 
 Image.MAX_IMAGE_PIXELS = 20000 * 20000  # refuse decompression bombs beyond 400 MP
@@ -86,3 +88,12 @@ class Framing:
 def resize_short_side(image: np.ndarray, short_side: int, multiple: int = 2) -> np.ndarray:
     """The portrait framed for output (see `Framing.fit`): uint8 [H', W', 3]."""
     return Framing.fit(*image.shape[:2], short_side, multiple).apply_image(image)
+
+
+@dataclass(frozen=True)
+class Portrait:
+    """The pre-processed portrait and what face analysis found in it."""
+
+    image: np.ndarray  # uint8 [H, W, 3] RGB at the output size
+    face: SourceFace  # the animated (largest) face
+    framing: Framing  # how the original photo maps onto `image` (for user masks and coordinates)

@@ -1,4 +1,11 @@
-"""`Studio`: the application's one entry point, shared by the CLI, the UI and batch jobs.
+"""`Studio`: the application's one long-lived entry point, shared by the CLI, the studio UI, batch jobs,
+the job API and live mode.
+
+A Studio keeps what it loads (the face landmarker, the MOFA pipeline, the SadTalker networks) and
+reuses it for every `render` and `landmarks` call; what a model depends on (checkpoint directory,
+dtype) keys it, so a changed option reloads only what it must. Options may differ per call. One
+render runs at a time per Studio (a lock; other callers wait). A render is cancelled through a
+`threading.Event` and then leaves nothing behind.
 
 render(): validate every input -> face analysis -> driver (FaceMotion) -> face rig (LandmarkTrack)
 -> engine (frames, streamed) -> H.264 -> AAC mux -> atomic rename onto the output path.
@@ -6,35 +13,28 @@ render(): validate every input -> face analysis -> driver (FaceMotion) -> face r
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-
-from landmark_drivers import LandmarkTrack, SourceFace
+from landmark_drivers import LandmarkTrack
 from landmark_drivers.face_analysis import FaceAnalyzer, FaceModelMissingError, FaceTooSmallError, NoFaceError
 
 from . import media
-from .drivers import Drive, Signal, check_signal, drive
-from .engines import EngineChoice, select_engine
+from .controls import MotionControls, load_controls
+from .drivers import Drive, DriverModels, Signal, check_signal, drive
+from .engines import Engine, ModelCache, check_cancel, select_engine
 from .errors import InputError
 from .options import RenderOptions
-from .portrait import Framing, load_portrait
+from .portrait import Framing, Portrait, load_portrait
 from .progress import ProgressFn, no_progress
-from .warp_engine import MotionControls, flow_preview, load_controls, warp_frames
+from .threads import thread_limit
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Portrait:
-    """The pre-processed portrait and what face analysis found in it."""
-
-    image: np.ndarray  # uint8 [H, W, 3] RGB at the output size
-    face: SourceFace  # the animated (largest) face
-    framing: Framing  # how the original photo maps onto `image` (for user masks and coordinates)
 
 
 @dataclass(frozen=True)
@@ -52,59 +52,113 @@ class RenderResult:
 
 
 class Studio:
-    """Renders talking portraits with fixed `RenderOptions`."""
+    """Renders talking portraits; keeps its models loaded between calls. A context manager.
+
+    options: the defaults of every call (each call may pass its own `options`).
+    """
 
     def __init__(self, options: RenderOptions | None = None) -> None:
         self.options = (options or RenderOptions()).validate()
+        self.models = ModelCache()
+        self._lock = threading.Lock()
 
-    def prepare(self, image_path: str | Path, multiple: int = 2) -> Portrait:
+    # ------------------------------------------------------------------ lifecycle
+    def close(self) -> None:
+        """Release every loaded model (idempotent); the Studio loads them again if used afterwards."""
+        with self._lock:
+            self.models.close()
+
+    def __enter__(self) -> "Studio":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ models
+    def face_analyzer(self) -> FaceAnalyzer:
+        """The Studio's face landmarker (created on first use, then reused)."""
+        from landmark_drivers.face_analysis import default_model_path
+
+        def create() -> FaceAnalyzer:
+            try:
+                return FaceAnalyzer()
+            except FaceModelMissingError as exc:
+                raise InputError(str(exc)) from None
+
+        return self.models.get("face", str(default_model_path()), create)
+
+    def _driver_models(self) -> DriverModels:
+        return DriverModels(analyzer=self.face_analyzer, cache=self.models)
+
+    # ------------------------------------------------------------------ calls
+    def prepare(self, image_path: str | Path, multiple: int = 2, *, options: RenderOptions | None = None) -> Portrait:
         """Load, frame (short side = options.size, sides a multiple of `multiple`) and analyse the face.
 
         Raises InputError for an unreadable image, no face, or a face too small to animate.
         """
+        o = self._options(options)
         photo = load_portrait(image_path)
-        framing = Framing.fit(*photo.shape[:2], self.options.size, multiple)
+        framing = Framing.fit(*photo.shape[:2], o.size, multiple)
         image = framing.apply_image(photo)
         try:
-            with FaceAnalyzer() as analyzer:
-                face = analyzer.analyze(image)
+            face = self.face_analyzer().analyze(image)
         except NoFaceError as exc:
             raise InputError(f"no face found in {image_path} ({exc})") from None
         except FaceTooSmallError as exc:
             raise InputError(f"the face in {image_path} is too small to animate ({exc})") from None
-        except FaceModelMissingError as exc:
-            raise InputError(str(exc)) from None
         return Portrait(image=image, face=face, framing=framing)
 
-    def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None,
-                  progress: ProgressFn = no_progress) -> LandmarkTrack:
-        """The portrait's landmark track under the configured driver; saved as .npz when `out` is given."""
-        signal = check_signal(self.options, audio_path)
-        portrait = self.prepare(image_path)
-        track = drive(self.options, signal, portrait, progress).track
-        if out is not None:
-            track.save(out)
-        return track
+    def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None, *,
+                  options: RenderOptions | None = None, progress: ProgressFn = no_progress,
+                  cancel: threading.Event | None = None) -> LandmarkTrack:
+        """The portrait's landmark track under the driver of `options`; saved as .npz when `out` is given."""
+        o = self._options(options)
+        with self._lock, thread_limit(1):
+            signal = check_signal(o, audio_path)
+            portrait = self.prepare(image_path, options=o)
+            check_cancel(cancel)
+            track = drive(o, signal, portrait, progress, self._driver_models()).track
+            check_cancel(cancel)
+            if out is not None:
+                track.save(out)
+            return track
 
-    def render(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path,
-               progress: ProgressFn = no_progress) -> RenderResult:
-        """Render `out` (.mp4/.mov/.mkv). Nothing is left at `out` on failure or interruption."""
-        o = self.options
+    def render(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path, *,
+               options: RenderOptions | None = None, progress: ProgressFn = no_progress,
+               cancel: threading.Event | None = None) -> RenderResult:
+        """Render `out` (.mp4/.mov/.mkv) with `options` (default: the Studio's).
+
+        Nothing is left at `out` (nor a temporary file beside it) on failure, interruption or
+        cancellation (`cancel` set: RenderCancelled within one frame or one denoising step).
+        """
+        o = self._options(options)
+        with self._lock:
+            engine = select_engine(o, self.models)
+            with thread_limit(engine.threads):
+                return self._render(o, engine, image_path, audio_path, out, progress, cancel)
+
+    # ------------------------------------------------------------------ internals
+    def _options(self, options: RenderOptions | None) -> RenderOptions:
+        return self.options if options is None else options.validate()
+
+    def _render(self, o: RenderOptions, engine: Engine, image_path: str | Path, audio_path: str | Path | None,
+                out: str | Path, progress: ProgressFn, cancel: threading.Event | None) -> RenderResult:
         # 1. validate every input before any output (errors are one line, nothing is written)
         out = media.check_output_path(out)
         signal: Signal = check_signal(o, audio_path)
-        choice = select_engine(o.engine, o.ckpt_dir)
-        portrait = self.prepare(image_path, multiple=64 if choice.name == "mofa" else 2)
-        controls = load_controls(o, portrait.framing)
-        engine = self._load_engine(choice, progress)  # mofa: its checkpoints load (or fail) here
+        portrait = self.prepare(image_path, multiple=engine.multiple, options=o)
+        controls = load_controls(o.trajectory, o.motion_brush, portrait.framing)
+        check_cancel(cancel)
+        engine.load(progress)  # mofa: its checkpoints load (or fail) here, once per Studio
+        logger.log(logging.WARNING if o.engine == "auto" else logging.INFO, "%s", engine.reason)
         # 2. drive: motion -> landmark track
-        logger.log(logging.WARNING if o.engine == "auto" else logging.INFO, "%s", choice.reason)
-        driven: Drive = drive(o, signal, portrait, progress)
+        driven: Drive = drive(o, signal, portrait, progress, self._driver_models())
         track = driven.track
+        check_cancel(cancel)
         if o.save_landmarks is not None:
             track.save(o.save_landmarks)
         # 3. render frames into a video-only temporary file, then mux the audio onto the output
-        frames = self._frames(engine, portrait, track, controls, progress)
+        frames = engine.frames(portrait, track, controls, progress, cancel)
         height, width = portrait.image.shape[:2]
         with ExitStack() as stack:
             tmp_out = stack.enter_context(media.atomic_output(out))
@@ -117,37 +171,25 @@ class Studio:
                     if debug is not None:
                         debug.write(t, frame)
                     progress("render", t + 1, track.num_frames)
+                    check_cancel(cancel)
             if encoder.frames != track.num_frames:
                 raise RuntimeError(f"engine produced {encoder.frames} frames, expected {track.num_frames}")
             progress("mux", 0, 1)
             media.mux_audio(tmp_video, driven.audio, tmp_out, driven.duration)
+            check_cancel(cancel)
             progress("mux", 1, 1)
             # leaving the stack deletes the video-only file and renames tmp_out onto `out`
-        return RenderResult(path=out, engine=choice.name, num_frames=track.num_frames, fps=track.fps,
+        return RenderResult(path=out, engine=engine.name, num_frames=track.num_frames, fps=track.fps,
                             duration=driven.duration, width=width, height=height,
                             has_audio=driven.audio is not None)
-
-    def _load_engine(self, choice: EngineChoice, progress: ProgressFn):
-        """None for the warp engine (nothing to load); the loaded MofaPipeline for mofa."""
-        if choice.name != "mofa":
-            return None
-        from .mofa_app import load_mofa
-
-        return load_mofa(self.options, progress)
-
-    def _frames(self, pipe, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
-                progress: ProgressFn):
-        if pipe is not None:
-            from .mofa_app import mofa_frames
-
-            return mofa_frames(self.options, portrait, track, controls, progress, pipe=pipe)
-        return warp_frames(portrait, track, controls)
 
 
 class _DebugVideos:
     """Landmark-overlay and flow-visualisation videos beside the render (streamed like the output)."""
 
     def __init__(self, directory: Path, portrait: Portrait, track: LandmarkTrack, controls: MotionControls) -> None:
+        from .engines.warp import flow_preview
+
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.track = track
@@ -157,7 +199,7 @@ class _DebugVideos:
         self._flowvid = media.VideoEncoder(self.directory / "flow.mp4", w, h, track.fps)
 
     def write(self, t: int, frame: np.ndarray) -> None:
-        from mofa_engine.visualize import draw_landmarks
+        from mofa_engine import draw_landmarks
 
         self._overlay.write(draw_landmarks(frame, self.track.points[t], self.track.reference))
         self._flowvid.write(self._flow(t))
@@ -167,4 +209,5 @@ class _DebugVideos:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         for enc in (self._overlay, self._flowvid):
-            enc.__exit__(exc_type, exc, tb)
+            with contextlib.suppress(Exception) if exc_type is not None else contextlib.nullcontext():
+                enc.__exit__(exc_type, exc, tb)

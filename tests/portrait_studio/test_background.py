@@ -7,7 +7,8 @@ from mofa_engine.regions import face_region_mask
 from portrait_studio.drivers import check_signal, drive
 from portrait_studio.options import RenderOptions
 from portrait_studio.studio import Studio
-from portrait_studio.warp_engine import MotionControls, warp_frames
+from portrait_studio.controls import MotionControls
+from portrait_studio.engines.warp import warp_frames
 
 pytestmark = pytest.mark.slow
 
@@ -22,8 +23,8 @@ def background_motion(portrait, frames, reference) -> float:
 
 def test_background_stays_still_without_trajectories(portrait_path, speech_path):
     options = RenderOptions(engine="warp")
-    studio = Studio(options)
-    portrait = studio.prepare(portrait_path)
+    with Studio(options) as studio:
+        portrait = studio.prepare(portrait_path)
     track = drive(options, check_signal(options, speech_path), portrait).track
     frames = list(warp_frames(portrait, track, MotionControls()))
     moved = background_motion(portrait.image, frames, track.reference)

@@ -1,7 +1,7 @@
 import pytest
 
-from portrait_studio import engines
-from portrait_studio.engines import select_engine
+from portrait_studio.engines import select as engines
+from portrait_studio.engines import choose_engine as select_engine
 from portrait_studio.errors import MissingCheckpointsError
 
 from .test_ckpts import populate

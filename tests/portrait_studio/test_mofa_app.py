@@ -32,10 +32,10 @@ from mofa_engine.trajectories import (
 from portrait_studio import cli
 from portrait_studio.ckpts import CMP_CKPT, SVD, load_manifest
 from portrait_studio.errors import InputError
-from portrait_studio.mofa_app import DragHints, drag_groups, load_pipeline, mofa_frames, resolve_device
+from portrait_studio.engines.mofa import DragHints, drag_groups, load_pipeline, mofa_frames, resolve_device
 from portrait_studio.options import MofaOptions, RenderOptions
 from portrait_studio.portrait import Framing
-from portrait_studio.warp_engine import MotionControls, load_controls
+from portrait_studio.controls import MotionControls, load_controls
 
 from .media_utils import probe_video, read_frames
 from .tiny_mofa_tree import TINY_CMP, write_tiny_tree
@@ -172,7 +172,7 @@ def test_drag_with_motion_brush(tmp_path, monkeypatch, tree, photo, speech):
     flow = kw["trajectory_flow"]
     assert flow.shape == (1, 19, 2, 8, 8)
     # the reference chain on the whole 25-point drag (spec §2.3), truncated to the clip's 19 flows
-    controls = load_controls(RenderOptions(trajectory=traj, motion_brush=brush_path), framing())
+    controls = load_controls(traj, brush_path, framing())
     f_in, m_in, f_out, m_out = trajectory_sparse_flow(controls.trajectories, controls.brush, SIZE, SIZE)
     assert m_in.any() and not m_out.any()  # the drag starts inside the brush
     image384 = torch.nn.functional.interpolate(kw["image"], size=(384, 384), mode="nearest")
@@ -312,7 +312,7 @@ REFERENCE_68 = json.dumps([
 
 
 def test_device_and_dtype(caplog):
-    with caplog.at_level(logging.INFO, logger="portrait_studio.mofa_app"):
+    with caplog.at_level(logging.INFO, logger="portrait_studio.engines.mofa"):
         assert resolve_device(MofaOptions(device="cpu", dtype="fp16")) == (torch.device("cpu"), torch.float32)
     assert "fp32 on the CPU" in caplog.text
     with pytest.raises(InputError, match="not a torch device"):
@@ -357,3 +357,31 @@ def test_cmp_size_is_read_off_the_checkpoint(tree):
     assert not cmp.training and cmp.config.fmax == 50.0
     with pytest.raises(CMPCheckpointError, match="image_encoder.conv5.weight"):
         infer_config({k: v for k, v in published.items() if k != "image_encoder.conv5.weight"})
+
+
+def test_cancel_stops_within_one_denoising_step_and_leaves_nothing(tmp_path, tree, photo, speech):
+    """Issue #7: the cancel event is checked after every denoising step (tiny tree, CPU)."""
+    import threading
+
+    from portrait_studio import RenderCancelled, Studio
+
+    cancel, steps = threading.Event(), []
+
+    def progress(stage, done, total):
+        if stage == "denoise":
+            steps.append(done)
+            if done == 2:
+                cancel.set()
+
+    options = RenderOptions(engine="mofa", size=SIZE, ckpt_dir=tree,
+                            mofa=MofaOptions(steps=6, window=14, device="cpu"))
+    out = tmp_path / "cancelled.mp4"
+    with Studio(options) as studio:
+        with pytest.raises(RenderCancelled):
+            studio.render(photo, speech[0.4], out, progress=progress, cancel=cancel)
+        assert steps == [1, 2]  # stopped right after the step that saw the event
+        assert list(tmp_path.iterdir()) == []
+        # the loaded pipeline stays for the next render of the same Studio
+        studio.render(photo, speech[0.4], out, options=RenderOptions(
+            engine="mofa", size=SIZE, ckpt_dir=tree, mofa=MofaOptions(steps=1, window=14, device="cpu")))
+        assert out.is_file() and studio.models.loads == {"face": 1, "mofa": 1}

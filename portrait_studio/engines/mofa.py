@@ -24,10 +24,11 @@ the drag spans the whole clip (frame t follows point t); for T <= 25 it is the r
 from __future__ import annotations
 
 import logging
+import os
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -44,15 +45,13 @@ from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import CMP_SIZE
 from mofa_engine.trajectories import MODEL_LENGTH, brush_to_grid, combine_brush_flows, grid_trajectories
 
-from .ckpts import MOFA_FILES, check_ckpts, default_ckpt_dir
-from .engines import load_mask
-from .errors import InputError, MissingCheckpointsError
-from .options import MofaOptions, RenderOptions
-from .progress import ProgressFn, no_progress
-from .warp_engine import MotionControls
-
-if TYPE_CHECKING:
-    from .studio import Portrait
+from ..ckpts import MOFA_FILES, check_ckpts, default_ckpt_dir
+from ..controls import MotionControls, framed_mask
+from ..errors import InputError, MissingCheckpointsError
+from ..options import MofaOptions, RenderOptions
+from ..portrait import Portrait
+from ..progress import ProgressFn, no_progress
+from .base import ModelCache, check_cancel
 
 logger = logging.getLogger(__name__)
 
@@ -149,7 +148,7 @@ def _one_line(exc: BaseException, limit: int = 400) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- inputs
-def landmark_mask(options: RenderOptions, portrait: "Portrait", reference: np.ndarray) -> torch.Tensor:
+def landmark_mask(options: RenderOptions, portrait: Portrait, reference: np.ndarray) -> torch.Tensor:
     """Where the landmark adapter drives (1) and the trajectory adapter holds (0): float `[1, 1, H, W]` in [0, 1].
 
     `--landmark-mask` is in the photo's pixels (white = landmark adapter) and is framed like the
@@ -161,9 +160,7 @@ def landmark_mask(options: RenderOptions, portrait: "Portrait", reference: np.nd
     if path is None:
         mask = face_region_mask(reference, height, width, threshold=0.5)
     else:
-        src_h, src_w = portrait.framing.source_size
-        photo_mask = load_mask(Path(path), src_h, src_w)
-        mask = portrait.framing.apply_image(np.round(photo_mask * 255).astype(np.uint8)).astype(np.float32) / 255
+        mask = framed_mask(Path(path), portrait.framing)
     return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]  # [H,W] -> [1,1,H,W]
 
 
@@ -292,8 +289,9 @@ def load_mofa(options: RenderOptions, progress: ProgressFn = no_progress) -> Mof
     return load_pipeline(root, dtype, progress)
 
 
-def mofa_frames(options: RenderOptions, portrait: "Portrait", track: LandmarkTrack, controls: MotionControls,
-                progress: ProgressFn = no_progress, pipe: MofaPipeline | None = None) -> Iterator[np.ndarray]:
+def mofa_frames(options: RenderOptions, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
+                progress: ProgressFn = no_progress, pipe: MofaPipeline | None = None,
+                cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
     """uint8 `[H, W, 3]` RGB frames of the MOFA engine, one per landmark frame.
 
     Checkpoints load and every motion input is computed when this is called (so a bad checkpoint fails
@@ -306,6 +304,7 @@ def mofa_frames(options: RenderOptions, portrait: "Portrait", track: LandmarkTra
         track: landmarks `[T, 68, 2]` in `portrait.image` pixels; frame 0 is the portrait.
         controls: drags (output pixels) and motion brush.
         pipe: a pipeline from `load_mofa` (loaded here when None).
+        cancel: checked after every denoising step and before every decoded chunk (RenderCancelled).
     """
     height, width = portrait.image.shape[:2]
     if height % 64 or width % 64:
@@ -337,6 +336,7 @@ def mofa_frames(options: RenderOptions, portrait: "Portrait", track: LandmarkTra
 
     def on_step_end(_pipe, step, _t, tensors):
         progress("denoise", step + 1, mofa.steps)
+        check_cancel(cancel)
         return {}
 
     windows = plan_windows(num_frames, mofa.window)
@@ -351,11 +351,43 @@ def mofa_frames(options: RenderOptions, portrait: "Portrait", track: LandmarkTra
         decode_chunk_size=mofa.decode_chunk, generator=torch.Generator("cpu").manual_seed(options.seed),
         output_type="latent", callback_on_step_end=on_step_end,
     )
-    return _stream(pipe, call, mofa.decode_chunk)
+    return _stream(pipe, call, mofa.decode_chunk, cancel)
 
 
-def _stream(pipe: MofaPipeline, call: dict, decode_chunk: int) -> Iterator[np.ndarray]:
+def _stream(pipe: MofaPipeline, call: dict, decode_chunk: int,
+            cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
     """Denoise (on the first `next`), then decode and yield frames one chunk at a time."""
+    check_cancel(cancel)
     latents = pipe(**call).frames  # [1,T,4,h,w]
     for chunk in pipe.decode_latents_iter(latents, decode_chunk):  # uint8 [n,H,W,3]
+        check_cancel(cancel)
         yield from chunk
+
+
+class MofaEngine:
+    """MOFA-Video on SVD-xt: the published networks, loaded once per (checkpoint dir, dtype) and kept
+    in the Studio's model cache; each render runs with its own `RenderOptions` (steps, guidance, seed...).
+    """
+
+    name = "mofa"
+    multiple = 64  # SVD's latent grid (8) times its UNet's down-sampling (8)
+
+    def __init__(self, options: RenderOptions, cache: ModelCache | None = None) -> None:
+        self.options = options
+        self.cache = cache if cache is not None else ModelCache()
+        self.device, self.dtype = resolve_device(options.mofa)
+        # on a CPU the big convolutions gain from every core; on a GPU the CPU threads hardly matter
+        self.threads = (os.cpu_count() or 1) if self.device.type == "cpu" else None
+        self.root = Path(options.ckpt_dir) if options.ckpt_dir is not None else default_ckpt_dir()
+        self.pipe: MofaPipeline | None = None
+
+    def load(self, progress: ProgressFn) -> None:
+        """Load the pipeline, or reuse the cached one when the checkpoint dir and dtype are the same."""
+        key = (str(self.root.resolve()), str(self.dtype))
+        self.pipe = self.cache.get("mofa", key, lambda: load_pipeline(self.root, self.dtype, progress))
+
+    def frames(self, portrait: Portrait, track: LandmarkTrack, controls: MotionControls, progress: ProgressFn,
+               cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+        if self.pipe is None:
+            self.load(progress)
+        return mofa_frames(self.options, portrait, track, controls, progress, pipe=self.pipe, cancel=cancel)

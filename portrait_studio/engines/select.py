@@ -1,4 +1,4 @@
-"""Engine selection and the warp engine's frame stream.
+"""Engine selection: which engine a render uses, and why.
 
 `auto` picks `mofa` when its checkpoints verify and a GPU is present, otherwise `warp`, and says which.
 """
@@ -8,12 +8,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
-import numpy as np
-
-from .ckpts import check_ckpts
-from .errors import InputError, MissingCheckpointsError
+from ..ckpts import check_ckpts
+from ..errors import MissingCheckpointsError
+from ..options import RenderOptions
+from .base import Engine, ModelCache
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ def cuda_available() -> bool:
         return False
 
 
-def select_engine(requested: str, ckpt_dir: Path | None) -> EngineChoice:
+def choose_engine(requested: str, ckpt_dir: Path | None) -> EngineChoice:
     """Resolve `auto`; for an explicit `mofa`, fail naming the missing checkpoint files."""
     if requested == "warp":
         return EngineChoice("warp", "engine warp (requested)")
@@ -58,13 +57,20 @@ def select_engine(requested: str, ckpt_dir: Path | None) -> EngineChoice:
     return EngineChoice("mofa", "engine mofa (auto: checkpoints verified and a GPU is present)")
 
 
-def load_mask(path: Path, height: int, width: int) -> np.ndarray:
-    """A user mask image resized to (height, width) as float32 [H, W] in [0, 1] (white = 1)."""
-    from PIL import Image, UnidentifiedImageError
+def select_engine(options: RenderOptions, cache: ModelCache | None = None) -> Engine:
+    """The engine a render with `options` uses (nothing loaded yet); its `reason` says why, in one line.
 
-    try:
-        with Image.open(path) as img:
-            gray = img.convert("L").resize((width, height), Image.BILINEAR)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"mask {path} is not a readable image ({exc})") from None
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    Raises MissingCheckpointsError for an explicit `mofa` without checkpoints and InputError for a
+    device torch does not know.
+    """
+    choice = choose_engine(options.engine, options.ckpt_dir)
+    if choice.name == "mofa":
+        from .mofa import MofaEngine  # torch + diffusers: imported only when the mofa engine runs
+
+        engine: Engine = MofaEngine(options, cache)
+    else:
+        from .warp import WarpEngine
+
+        engine = WarpEngine()
+    engine.reason = choice.reason
+    return engine
