@@ -30,11 +30,11 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
-from mofa_engine.cmp import CMP  # noqa: E402
-from mofa_engine.conditioning import added_time_ids, blend_residuals, guidance_ramp  # noqa: E402
-from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter  # noqa: E402
+from mofa_engine.models.cmp import CMP  # noqa: E402
+from mofa_engine.pipeline.conditioning import added_time_ids, blend_residuals, guidance_ramp  # noqa: E402
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter  # noqa: E402
 from mofa_engine.sparse_flow import CMP_SIZE  # noqa: E402
-from mofa_engine.unet import MofaUNet  # noqa: E402
+from mofa_engine.models.unet import MofaUNet  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}

@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
-from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
+from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
 from landmark_drivers.rig import FaceRig  # noqa: E402
 from portrait_studio import media  # noqa: E402
 from portrait_studio.options import RenderOptions  # noqa: E402
@@ -37,7 +37,7 @@ from portrait_studio.studio import Studio  # noqa: E402
 from portrait_studio.controls import MotionControls  # noqa: E402
 from portrait_studio.engines.warp import build_flow  # noqa: E402
 from mofa_engine.regions import face_region_mask  # noqa: E402
-from mofa_engine.warp_renderer import WarpRenderer  # noqa: E402
+from mofa_engine.warp.warp_renderer import WarpRenderer  # noqa: E402
 
 IMAGE = ROOT / "examples" / "portrait.png"
 SPEECH = ROOT / "examples" / "speech.wav"

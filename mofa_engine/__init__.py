@@ -1,5 +1,8 @@
 """Motion hints, sparse-to-dense flow, the MOFA adapters on SVD-xt, and the warp renderer.
 
+Rooms: the motion hints shared by both engines at the top (`sparse_flow`, `trajectories`, `regions`,
+`visualize`); `models/` (the networks), `pipeline/` (SVD sampling), `warp/` (the CPU renderer).
+
 Never imports `landmark_drivers`, `portrait_studio` or streamlit. Heavy modules (diffusers) load on
 first use of their names, so the warp engine imports quickly.
 """
@@ -9,16 +12,18 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    # motion hints and the warp engine
+    # motion hints shared by both engines
     "keypoint_sparse_flow": "sparse_flow", "keypoint_sparse_flow_384": "sparse_flow",
     "load_trajectories": "trajectories", "parse_trajectories": "trajectories",
-    "trajectory_sparse_flow": "trajectories", "AnalyticFlow": "analytic_flow",
-    "AnalyticFlowOptions": "analytic_flow", "face_region_mask": "regions", "WarpRenderer": "warp_renderer",
-    "WarpRenderOptions": "warp_renderer", "flow_to_rgb": "visualize", "draw_landmarks": "visualize",
+    "trajectory_sparse_flow": "trajectories", "face_region_mask": "regions",
+    "flow_to_rgb": "visualize", "draw_landmarks": "visualize",
+    # the warp engine
+    "AnalyticFlow": "warp.analytic_flow", "AnalyticFlowOptions": "warp.analytic_flow",
+    "WarpRenderer": "warp.warp_renderer", "WarpRenderOptions": "warp.warp_renderer",
     # the MOFA networks and pipeline
-    "CMP": "cmp", "softsplat": "softsplat", "TrajectoryAdapter": "flow_adapter",
-    "LandmarkAdapter": "flow_adapter", "draw_pose_images": "pose_image", "MofaUNet": "unet",
-    "MofaPipeline": "pipeline", "MofaPipelineOutput": "pipeline", "plan_windows": "periodic",
+    "CMP": "models.cmp", "softsplat": "models.softsplat", "TrajectoryAdapter": "models.flow_adapter",
+    "LandmarkAdapter": "models.flow_adapter", "MofaUNet": "models.unet", "draw_pose_images": "pipeline.pose_image",
+    "MofaPipeline": "pipeline.pipeline", "MofaPipelineOutput": "pipeline.pipeline", "plan_windows": "pipeline.periodic",
 }
 __all__ = sorted(_EXPORTS)
 

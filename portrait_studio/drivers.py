@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from landmark_drivers import FaceMotion, LandmarkTrack
-from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio
+from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio
 from landmark_drivers.expressions import ExpressionError, ExpressionTrack, apply_expression, load_expression
 from landmark_drivers.rig import FaceRig
 from landmark_drivers.video_driver import (DrivingVideoError, DrivingVideoInfo, VideoDriverOptions,

@@ -35,12 +35,12 @@ import torch
 import torch.nn.functional as F
 
 from landmark_drivers import LandmarkTrack
-from mofa_engine.cmp import CMP, CMPCheckpointError, CMPImageFeatures
-from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
-from mofa_engine.loading import ComponentLoadError, load_pretrained
-from mofa_engine.periodic import plan_windows
-from mofa_engine.pipeline import MofaPipeline
-from mofa_engine.pose_image import draw_pose_images
+from mofa_engine.models.cmp import CMP, CMPCheckpointError, CMPImageFeatures
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.pipeline.loading import ComponentLoadError, load_pretrained
+from mofa_engine.pipeline.periodic import plan_windows
+from mofa_engine.pipeline.pipeline import MofaPipeline
+from mofa_engine.pipeline.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import CMP_SIZE
 from mofa_engine.trajectories import MODEL_LENGTH, brush_to_grid, combine_brush_flows, grid_trajectories

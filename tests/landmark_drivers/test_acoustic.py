@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.signal import lfilter
 
-from landmark_drivers.acoustic import (
+from landmark_drivers.audio.acoustic import (
     acoustic_mouth,
     analyze_audio,
     frame_centers,

@@ -13,8 +13,8 @@ from scipy.signal import resample_poly
 
 from landmark_drivers import AudioDriverOptions, FaceMotion, drive_from_audio
 from landmark_drivers.blendshapes import blendshape_index
-from landmark_drivers.phonemes import PhoneSegment
-from landmark_drivers.visemes import MOUTH_CHANNELS, bilabial_frames, lip_aperture
+from landmark_drivers.audio.phonemes import PhoneSegment
+from landmark_drivers.audio.visemes import MOUTH_CHANNELS, bilabial_frames, lip_aperture
 
 JAW = blendshape_index("jawOpen")
 MOUTH = [blendshape_index(n) for n in MOUTH_CHANNELS]

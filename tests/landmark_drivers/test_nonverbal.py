@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from landmark_drivers.acoustic import analyze_audio
+from landmark_drivers.audio.acoustic import analyze_audio
 from landmark_drivers.blendshapes import blendshape_index
-from landmark_drivers.nonverbal import blink_track, head_motion, nonverbal_motion, prosody
+from landmark_drivers.audio.nonverbal import blink_track, head_motion, nonverbal_motion, prosody
 
 BLINK = blendshape_index("eyeBlinkLeft")
 BROWS = [blendshape_index(n) for n in ("browInnerUp", "browOuterUpLeft", "browOuterUpRight")]

@@ -10,7 +10,7 @@ import pytest
 from scipy.io import wavfile
 from scipy.signal import resample_poly
 
-from landmark_drivers.phonemes import (
+from landmark_drivers.audio.phonemes import (
     PhoneAlignmentError,
     PhoneSegment,
     align_phones,
@@ -71,7 +71,7 @@ def test_alignment_works_at_other_sample_rates(librivox, rate):
 
 def test_long_audio_is_aligned_in_chunks(librivox, monkeypatch):
     """Above ALIGN_CHUNK_S the words are aligned over the whole clip, then phones chunk by chunk (memory)."""
-    import landmark_drivers.phonemes as phonemes
+    import landmark_drivers.audio.phonemes as phonemes
 
     x, sr, text, reference = librivox
     monkeypatch.setattr(phonemes, "ALIGN_CHUNK_S", 3.0)  # the 7.1 s clip becomes 2-3 chunks

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from landmark_drivers.blendshapes import blendshape_index
-from landmark_drivers.phonemes import PhoneSegment
-from landmark_drivers.visemes import (
+from landmark_drivers.audio.phonemes import PhoneSegment
+from landmark_drivers.audio.visemes import (
     MOUTH_CHANNELS,
     PHONE_TO_VISEMES,
     bilabial_frames,

@@ -72,7 +72,7 @@ def portrait_landmarks(portrait_rgb: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="session")
 def analytic_flow(portrait_rgb: np.ndarray, portrait_landmarks: np.ndarray):
     """The example portrait's `AnalyticFlow` (built once per session)."""
-    from mofa_engine.analytic_flow import AnalyticFlow
+    from mofa_engine.warp.analytic_flow import AnalyticFlow
 
     height, width = portrait_rgb.shape[:2]
     return AnalyticFlow(portrait_landmarks, height, width)

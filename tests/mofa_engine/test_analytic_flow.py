@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from mofa_engine.analytic_flow import AnalyticFlow, AnalyticFlowOptions
+from mofa_engine.warp.analytic_flow import AnalyticFlow, AnalyticFlowOptions
 from mofa_engine.regions import face_region_mask
 
 SIZE = 384

@@ -7,7 +7,7 @@ import pytest
 import torch
 from torch import nn
 
-from mofa_engine.cmp import CMP, CMPCheckpointError, bin_centres, logits_to_flow, upsample_flow
+from mofa_engine.models.cmp import CMP, CMPCheckpointError, bin_centres, logits_to_flow, upsample_flow
 from tests.mofa_engine.tiny_configs import randomize_batchnorm_
 
 TINY = dict(layers=(1, 1, 1, 1), base_width=8, img_enc_dim=16, sparse_enc_dim=8, decoder_width=16)

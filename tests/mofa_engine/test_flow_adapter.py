@@ -8,9 +8,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
-from mofa_engine.motion_field_adapter import MotionFieldAdapterOutput, downsample_flow
-from mofa_engine.softsplat import softsplat
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.models.motion_field_adapter import MotionFieldAdapterOutput, downsample_flow
+from mofa_engine.models.softsplat import softsplat
 from tests.mofa_engine.tiny_configs import (
     TINY_ADAPTER_CONFIG,
     TINY_LANDMARK_EXTRA,

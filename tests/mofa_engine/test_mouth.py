@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mofa_engine.mouth import INNER_LIP, MouthInterior, inner_lip_aperture
+from mofa_engine.warp.mouth import INNER_LIP, MouthInterior, inner_lip_aperture
 
 from .test_warp_renderer import closed_mouth, luma, open_mouth, polygon_pixels
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from mofa_engine.occlusion import ForegroundMatting
+from mofa_engine.models.occlusion import ForegroundMatting
 
 
 @pytest.fixture(scope="module")

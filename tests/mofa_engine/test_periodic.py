@@ -9,7 +9,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from mofa_engine.periodic import Window, WindowMean, coverage, plan_windows
+from mofa_engine.pipeline.periodic import Window, WindowMean, coverage, plan_windows
 from tests.mofa_engine.test_pipeline import RecordingUNet, capture_model_output, face_mask, svd_scheduler
 from tests.mofa_engine.test_pipeline import tiny_inputs, tiny_pipeline
 

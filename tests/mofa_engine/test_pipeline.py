@@ -13,12 +13,12 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 from torch import nn
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from mofa_engine.cmp import CMP
-from mofa_engine.conditioning import MOFA_ADDED_TIME_IDS, added_time_ids, guidance_ramp, resize_mask
-from mofa_engine.periodic import plan_windows
+from mofa_engine.models.cmp import CMP
+from mofa_engine.pipeline.conditioning import MOFA_ADDED_TIME_IDS, added_time_ids, guidance_ramp, resize_mask
+from mofa_engine.pipeline.periodic import plan_windows
 from mofa_engine.sparse_flow import keypoint_sparse_flow_384
-from mofa_engine.pipeline import MofaPipeline, MofaPipelineOutput
-from mofa_engine.unet import MofaUNet
+from mofa_engine.pipeline.pipeline import MofaPipeline, MofaPipelineOutput
+from mofa_engine.models.unet import MofaUNet
 from tests.conftest import FIXTURES
 from tests.mofa_engine.tiny_configs import TINY_SHARED_UNET_KWARGS, tiny_landmark_adapter, tiny_trajectory_adapter
 

@@ -9,10 +9,10 @@ import torch
 from diffusers import AutoencoderKLTemporalDecoder
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from mofa_engine.cmp import CMP
-from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
-from mofa_engine.pipeline import MofaPipeline
-from mofa_engine.unet import MofaUNet
+from mofa_engine.models.cmp import CMP
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.pipeline.pipeline import MofaPipeline
+from mofa_engine.models.unet import MofaUNet
 from tests.conftest import FIXTURES
 from tests.mofa_engine.test_pipeline import svd_scheduler
 

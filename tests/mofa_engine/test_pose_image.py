@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mofa_engine.pose_image import POSE_PARTS, draw_pose_images
+from mofa_engine.pipeline.pose_image import POSE_PARTS, draw_pose_images
 
 FACE = np.array([10, 200, 10]) / 255.0
 LEFT_EYEBROW = np.array([180, 220, 10]) / 255.0

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from mofa_engine.softsplat import softsplat
+from mofa_engine.models.softsplat import softsplat
 
 EPS = 1e-7
 

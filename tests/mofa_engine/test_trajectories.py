@@ -10,7 +10,6 @@ import torch
 from scipy.interpolate import PchipInterpolator
 
 from mofa_engine.trajectories import (
-    DragField,
     brush_to_grid,
     combine_brush_flows,
     grid_trajectories,
@@ -22,6 +21,7 @@ from mofa_engine.trajectories import (
     trajectory_displacements,
     trajectory_sparse_flow,
 )
+from mofa_engine.warp.drag_field import DragField
 
 # ------------------------------------------------------------------ parsing
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 from diffusers import UNetSpatioTemporalConditionModel
 
-from mofa_engine.unet import SKIP_MULTIPLIERS, MofaUNet, skip_multipliers
+from mofa_engine.models.unet import SKIP_MULTIPLIERS, MofaUNet, skip_multipliers
 from tests.mofa_engine.tiny_configs import TINY_SHARED_UNET_KWARGS
 
 TINY_UNET = {**TINY_SHARED_UNET_KWARGS, "num_attention_heads": (2, 4, 4, 4), "sample_size": 8, "num_frames": 3}

@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mofa_engine.eyelids import eye_aperture
-from mofa_engine.mouth import INNER_LIP, box_around, inner_lip_aperture, polygon_alpha
-from mofa_engine.warp_renderer import WarpRenderer, WarpRenderOptions
+from mofa_engine.warp.eyelids import eye_aperture
+from mofa_engine.warp.mouth import INNER_LIP, inner_lip_aperture
+from mofa_engine.warp.raster import box_around, polygon_alpha
+from mofa_engine.warp.warp_renderer import WarpRenderer, WarpRenderOptions
 
 RIGHT_EYE = [36, 37, 38, 39, 40, 41]
 LEFT_EYE = [42, 43, 44, 45, 46, 47]

@@ -13,8 +13,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from mofa_engine.flow_adapter import LandmarkAdapter, TrajectoryAdapter
-from mofa_engine.motion_field_adapter import MotionFieldAdapter
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.models.motion_field_adapter import MotionFieldAdapter
 
 # Keys a tiny SVD UNet must share with the tiny adapters so residual shapes and embeddings match.
 TINY_SHARED_UNET_KWARGS: dict = {

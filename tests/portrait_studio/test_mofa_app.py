@@ -21,9 +21,9 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from landmark_drivers import LandmarkTrack
-from mofa_engine.cmp import CMP, CMPCheckpointError, infer_config
-from mofa_engine.pipeline import MofaPipeline
-from mofa_engine.pose_image import draw_pose_images
+from mofa_engine.models.cmp import CMP, CMPCheckpointError, infer_config
+from mofa_engine.pipeline.pipeline import MofaPipeline
+from mofa_engine.pipeline.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import flow_from_grid, keypoint_sparse_flow_384
 from mofa_engine.trajectories import (

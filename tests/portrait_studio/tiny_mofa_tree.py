@@ -24,7 +24,7 @@ from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler, UNet
 from diffusers.utils import logging as diffusers_logging
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 
-from mofa_engine.cmp import CMP
+from mofa_engine.models.cmp import CMP
 from portrait_studio.ckpts import CMP_CKPT, SVD
 from tests.conftest import FIXTURES
 from tests.mofa_engine.tiny_configs import (TINY_SHARED_UNET_KWARGS, randomize_batchnorm_, tiny_landmark_adapter,

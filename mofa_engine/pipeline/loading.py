@@ -15,7 +15,7 @@ from diffusers import AutoencoderKLTemporalDecoder, EulerDiscreteScheduler
 from safetensors import SafetensorError
 from transformers import CLIPVisionModelWithProjection
 
-from .unet import MofaUNet
+from mofa_engine.models.unet import MofaUNet
 
 
 class ComponentLoadError(ValueError):

@@ -17,7 +17,7 @@ For frame t the renderer needs, for each output pixel y, where to sample the por
   what is left after the rigid part, zero on a ring of anchors whose radius grows with the residuals;
   w fades it beyond the ring and, measured where the point samples the portrait, away from the face
   (1 on the face, so B(target landmark) = reference landmark).
-* J: drags (`trajectories.DragField`), backward.
+* J: drags (`drag_field.DragField`), backward.
 The smooth part (everything but L) is evaluated on a coarse grid and bilinearly upsampled; a bilinear
 map has a positive Jacobian in a cell iff it does at the cell's 4 corners, which the fold guard
 checks (L is increasing by construction). A frame that folds is refitted with more spline
@@ -33,9 +33,11 @@ import cv2
 import numpy as np
 import torch
 
-from mofa_engine.gap_map import LID_SIDES, MID_A, MID_B, OPENINGS, fit_opening, full_resolution_patches
 from mofa_engine.regions import face_frame, head_polygon, neck_polygon
-from mofa_engine.trajectories import DragField, sample_bilinear
+
+from .drag_field import DragField
+from .gap_map import LID_SIDES, MID_A, MID_B, OPENINGS, fit_opening, full_resolution_patches
+from .raster import sample_bilinear
 
 logger = logging.getLogger(__name__)
 

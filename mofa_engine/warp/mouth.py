@@ -20,10 +20,10 @@ Everything per frame happens inside the inner-lip bounding box, in mouth-aligned
 
 from __future__ import annotations
 
-from typing import NamedTuple
-
 import cv2
 import numpy as np
+
+from .raster import Box, box_around, polygon_alpha, smoothstep
 
 INNER_UPPER = (60, 61, 62, 63, 64)  # inner upper lip, left corner to right corner (image order)
 INNER_LOWER = (60, 67, 66, 65, 64)  # inner lower lip, same direction
@@ -35,51 +35,6 @@ _TEETH_RGB = np.array([232.0, 226.0, 210.0], np.float32)  # off-white when the p
 _CAVITY_TINT = np.array([1.1, 0.78, 0.78], np.float32)   # the cavity is the lips' colour, darker and redder
 _TONGUE_TINT = np.array([0.75, 0.42, 0.42], np.float32)
 _LIP_MARGIN = 1.0  # px past the inner-lip landmarks where the photo's lips are surely lips
-_SUBPIXEL_BITS = 4  # fillPoly fixed-point precision for anti-aliased masks
-
-
-class Box(NamedTuple):
-    """Pixel rectangle [x0, x1) x [y0, y1) inside an image."""
-
-    x0: int
-    y0: int
-    x1: int
-    y1: int
-
-    @property
-    def empty(self) -> bool:
-        return self.x1 <= self.x0 or self.y1 <= self.y0
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        return slice(self.y0, self.y1), slice(self.x0, self.x1)
-
-    def grid(self) -> tuple[np.ndarray, np.ndarray]:
-        """Pixel-centre coordinates (x, y) of the box, float32 [h, w] each (cv2's convention)."""
-        xs = np.arange(self.x0, self.x1, dtype=np.float32)
-        ys = np.arange(self.y0, self.y1, dtype=np.float32)
-        return np.meshgrid(xs, ys)
-
-
-def box_around(points: np.ndarray, pad: float, height: int, width: int) -> Box:
-    """The bounding box of `points` ([N, 2] x, y) grown by `pad` pixels, clipped to the image."""
-    lo = np.floor(points.min(axis=0) - pad).astype(int)
-    hi = np.ceil(points.max(axis=0) + pad).astype(int) + 1
-    return Box(max(lo[0], 0), max(lo[1], 0), min(hi[0], width), min(hi[1], height))
-
-
-def polygon_alpha(polygon: np.ndarray, box: Box) -> np.ndarray:
-    """Anti-aliased coverage of `polygon` ([N, 2] image x, y) over `box`: float32 [h, w] in [0, 1]."""
-    mask = np.zeros((box.y1 - box.y0, box.x1 - box.x0), np.uint8)
-    local = (polygon - np.array([box.x0, box.y0], np.float32)) * (1 << _SUBPIXEL_BITS)
-    cv2.fillPoly(mask, [np.round(local).astype(np.int32)], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
-    return mask.astype(np.float32) * (1.0 / 255.0)
-
-
-def smoothstep(edge0: float, edge1: float, x: np.ndarray) -> np.ndarray:
-    """Hermite ramp from 0 at `edge0` to 1 at `edge1` (elementwise)."""
-    u = np.minimum(np.maximum((x - edge0) / (edge1 - edge0), 0.0), 1.0)  # np.clip is slower on small arrays
-    return u * u * (3.0 - 2.0 * u)
 
 
 def inner_lip_aperture(points: np.ndarray) -> float:

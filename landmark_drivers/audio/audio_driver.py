@@ -30,9 +30,9 @@ from typing import Callable, Literal
 
 import numpy as np
 
+from ..blendshapes import blendshape_index
+from ..motion import FaceMotion
 from .acoustic import AcousticFeatures, acoustic_mouth, analyze_audio, loudness_at_frames
-from .blendshapes import blendshape_index
-from .motion import FaceMotion
 from .nonverbal import nonverbal_motion
 from .phonemes import PhoneAlignmentError, PhoneSegment, align_phones, check_samples, recognize_phones
 from .visemes import MOUTH_CHANNELS, bilabial_frames, seal_lips, viseme_mouth

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mofa_engine.trajectories import sample_bilinear
+from .raster import sample_bilinear
 
 # openings: (corner, corner, ((upper, lower), ...)) for the two eyes and the inner lips
 OPENINGS = ((36, 39, ((37, 41), (38, 40))), (42, 45, ((43, 47), (44, 46))),

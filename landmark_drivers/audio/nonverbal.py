@@ -19,8 +19,8 @@ from __future__ import annotations
 import numpy as np
 from scipy.ndimage import gaussian_filter1d
 
+from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 from .acoustic import AcousticFeatures, loudness_at_frames, to_frames
-from .blendshapes import NUM_BLENDSHAPES, blendshape_index
 
 BLINKS_PER_MINUTE = 17.5  # sets the mean gap (60 / this); people blink ~15-20 times a minute talking
 BLINK_GAP_SHAPE = 2.5  # gamma shape of the gaps between blinks (1 = Poisson; larger = more regular)

@@ -19,7 +19,7 @@ from diffusers.pipelines.stable_video_diffusion.pipeline_stable_video_diffusion 
 )
 from diffusers.utils.torch_utils import randn_tensor
 
-from .sparse_flow import keypoint_sparse_flow_384
+from mofa_engine.sparse_flow import keypoint_sparse_flow_384
 
 # [fps - 1, motion_bucket_id, noise_aug_strength]: MOFA builds ids from its arguments and then
 # overrides them with this constant (spec §6.2), so the demo's fps=7 / motion_bucket_id=127 never apply.

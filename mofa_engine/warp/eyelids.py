@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .mouth import box_around, polygon_alpha, smoothstep
+from .raster import box_around, polygon_alpha, smoothstep
 
 # iBUG-68 indices: (outer/inner corners, upper lid, lower lid, brow) per eye; "right" is the
 # subject's right eye, on the image's left.

@@ -36,7 +36,10 @@ from diffusers.utils.torch_utils import randn_tensor
 from diffusers.video_processor import VideoProcessor
 from transformers import CLIPVisionModelWithProjection
 
-from .cmp import CMP
+from mofa_engine.models.cmp import CMP
+from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.models.unet import MofaUNet
+
 from .conditioning import (
     FrameInput,
     WindowConditioning,
@@ -47,11 +50,9 @@ from .conditioning import (
     guidance_ramp,
     take_frames,
 )
-from .flow_adapter import LandmarkAdapter, TrajectoryAdapter
 from .loading import ComponentLoadError, load_pretrained, load_svd_components
 from .motion_inputs import MotionInputsMixin
 from .periodic import Window, WindowMean, plan_windows
-from .unet import MofaUNet
 
 __all__ = ["ComponentLoadError", "MofaPipeline", "MofaPipelineOutput", "load_pretrained"]
 

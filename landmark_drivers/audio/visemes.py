@@ -22,7 +22,7 @@ from typing import Literal
 
 import numpy as np
 
-from .blendshapes import NUM_BLENDSHAPES, blendshape_index
+from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 from .phonemes import PhoneSegment
 
 Viseme = Literal["sil", "PP", "FF", "TH", "DD", "kk", "CH", "SS", "nn", "RR", "aa", "E", "I", "O", "U"]

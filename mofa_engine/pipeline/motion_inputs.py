@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from .cmp import CMP, CMPImageFeatures
+from mofa_engine.models.cmp import CMP, CMPImageFeatures
+
 from .conditioning import ChunkProgress, FrameInput, densify_landmark_flow, densify_sparse_flow
 
 

@@ -22,7 +22,7 @@ import numpy as np
 from scipy.ndimage import gaussian_filter1d, median_filter
 from scipy.signal import resample_poly
 
-from .blendshapes import NUM_BLENDSHAPES, blendshape_index
+from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 
 ANALYSIS_SR = 8000  # Hz; every input is resampled to this before analysis
 ANALYSIS_RATE = 100  # analysis frames per second (10 ms hop)
