@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.setup-done
 FACE_MODEL := landmark_drivers/assets/face_landmarker.task
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test lint bench clean
 
 setup: $(STAMP) $(FACE_MODEL)
 
@@ -30,6 +30,10 @@ demo: setup
 
 test: setup
 	$(VPY) -m pytest -q tests
+
+# ruff's rule set (pyproject.toml) catches real mistakes: unused imports, undefined names, bugbear
+lint: setup
+	$(VPY) -m ruff check .
 
 bench: setup
 	$(VPY) benchmarks/render_speed.py

@@ -387,7 +387,7 @@ def parse_expression(data: Any, source: str = "<dict>") -> ExpressionTrack:
                           values=MappingProxyType({**dict.fromkeys(used if switches else (), 0.0), **kf.values}))
                  for kf, switches in parsed]
     ordered = sorted(keyframes, key=lambda kf: kf.t)
-    for a, b in zip(ordered, ordered[1:]):
+    for a, b in zip(ordered, ordered[1:], strict=False):
         if a.t == b.t:
             raise ExpressionError(f"t={b.t:g} repeats the time of keyframe {a.index}", source=source,
                                   keyframe=b.index, key="t")

@@ -249,7 +249,7 @@ def mouth_close_basis(frame: FaceFrame, jaw_open: np.ndarray) -> np.ndarray:
     """
     travel = lip_gaps(jaw_open) + np.maximum(lip_gaps(frame.points), 0.0)  # [3]
     basis = np.zeros((68, 3))
-    for (upper, lower), amount in zip(LIP_PAIRS, travel):
+    for (upper, lower), amount in zip(LIP_PAIRS, travel, strict=True):
         for i, dy in ((upper, 0.4 * amount), (lower, -0.6 * amount)):
             basis[i, 1] += dy
             outer, f = LIP_FOLLOW[i]
@@ -324,4 +324,4 @@ def build_bases(frame: FaceFrame) -> np.ndarray:
 def basis_names_with_effect(bases: np.ndarray) -> tuple[str, ...]:
     """Names of the channels whose basis [52, 68, 3] moves at least one point."""
     moving = np.abs(bases).reshape(NUM_BLENDSHAPES, -1).max(axis=1) > 0
-    return tuple(name for name, m in zip(BLENDSHAPE_NAMES, moving) if m)
+    return tuple(name for name, m in zip(BLENDSHAPE_NAMES, moving, strict=True) if m)

@@ -30,7 +30,7 @@ def draw_landmarks(frame: np.ndarray, points: np.ndarray, reference: np.ndarray 
     out = frame.copy()
     radius = max(1, round(min(frame.shape[:2]) / 256))
     if reference is not None:
-        for (x0, y0), (x1, y1) in zip(reference, points):
+        for (x0, y0), (x1, y1) in zip(reference, points, strict=True):
             cv2.line(out, (int(x0), int(y0)), (int(x1), int(y1)), (160, 160, 160), 1, cv2.LINE_AA)
     for x, y in points:
         cv2.circle(out, (int(round(x)), int(round(y))), radius, (0, 255, 0), -1, cv2.LINE_AA)

@@ -175,12 +175,9 @@ class LandmarkAdapter(MotionFieldAdapter):
             block_out_channels=tuple(landmark_embedding_out_channels),
         )
         scales = (8, 16, 32, 64)
-        self.zero_outs = nn.ModuleDict(
-            {str(s): zero_module(nn.Conv2d(c, c, kernel_size=1)) for s, c in zip(scales, self.level_channels)}
-        )
-        self.occlusions = nn.ModuleDict(
-            {str(s): ForegroundMatting(c, occlusion_block_expansion) for s, c in zip(scales, self.level_channels)}
-        )
+        levels = list(zip(scales, self.level_channels, strict=True))
+        self.zero_outs = nn.ModuleDict({str(s): zero_module(nn.Conv2d(c, c, kernel_size=1)) for s, c in levels})
+        self.occlusions = nn.ModuleDict({str(s): ForegroundMatting(c, occlusion_block_expansion) for s, c in levels})
 
     def _embed_landmarks(self, landmarks: torch.Tensor | None, dtype: torch.dtype) -> torch.Tensor:
         if landmarks is None:

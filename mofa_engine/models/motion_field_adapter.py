@@ -333,7 +333,8 @@ class MotionFieldAdapter(ModelMixin, ConfigMixin):
         )
 
         # 9. zero convs and scale
-        down = tuple(conv(skip) * conditioning_scale for conv, skip in zip(self.controlnet_down_blocks, skips))
+        down = tuple(conv(skip) * conditioning_scale
+                     for conv, skip in zip(self.controlnet_down_blocks, skips, strict=True))
         mid = self.controlnet_mid_block(x) * conditioning_scale
         occlusion_masks = masks if masks[0] is not None else None
         output = MotionFieldAdapterOutput(down, mid, controlnet_flow, occlusion_masks)

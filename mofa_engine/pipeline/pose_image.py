@@ -40,7 +40,7 @@ def _draw_skeleton(points: np.ndarray) -> np.ndarray:
     """Draw one frame's skeleton; `points` `[68, 2]` float in canvas pixels -> float64 `[320, 320, 3]`."""
     canvas = np.zeros((CANVAS_SIZE, CANVAS_SIZE, 3), dtype=np.float64)
     for _, indices, colour in POSE_PARTS:
-        for start, end in zip(indices[:-1], indices[1:]):
+        for start, end in zip(indices[:-1], indices[1:], strict=True):
             p0 = (int(points[start - 1, 0]), int(points[start - 1, 1]))
             p1 = (int(points[end - 1, 0]), int(points[end - 1, 1]))
             cv2.line(canvas, p0, p1, colour, thickness=2, lineType=cv2.LINE_8)

@@ -144,7 +144,7 @@ class _Frame:
 
     def close(self, y: np.ndarray, knots: bool = False) -> np.ndarray:
         """L(y); `knots=True` for the 68 landmarks + midpoints, whose lid sides are known."""
-        for opening, i in zip(self.openings, self.opening_ids):
+        for opening, i in zip(self.openings, self.opening_ids, strict=True):
             y = opening.apply(y, LID_SIDES[i] if knots else None)
         return y
 

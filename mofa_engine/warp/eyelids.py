@@ -32,7 +32,7 @@ def eye_aperture(points: np.ndarray, eye: int) -> float:
     points: float32 [68, 2] iBUG landmarks in pixels (x, y).
     """
     spec = _EYES[eye]
-    gaps = [np.linalg.norm(points[u] - points[d]) for u, d in zip(spec["upper"], spec["lower"])]
+    gaps = [np.linalg.norm(points[u] - points[d]) for u, d in zip(spec["upper"], spec["lower"], strict=True)]
     return float(np.mean(gaps))
 
 

@@ -149,7 +149,7 @@ def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: n
             continue
         pts = base[y0:y1, x0:x1].reshape(-1, 2).astype(np.float64)
         z = pts
-        for opening, (a0, b0, a1, b1) in zip(openings, boxes):  # those touching this box
+        for opening, (a0, b0, a1, b1) in zip(openings, boxes, strict=True):  # those touching this box
             if a0 < x1 and x0 < a1 and b0 < y1 and y0 < b1:
                 z = opening.apply(z)
         moved = np.any(z != pts, axis=1)

@@ -44,7 +44,8 @@ def spanish(fixtures):
 def loudness_envelope(x: np.ndarray, sr: int, num_frames: int, fps: float) -> np.ndarray:
     """RMS of the samples inside each video frame's interval, [T]."""
     edges = (np.arange(num_frames + 1) * sr / fps).astype(int)
-    return np.array([np.sqrt(np.mean(x[a:b] ** 2)) if b > a else 0.0 for a, b in zip(edges[:-1], edges[1:])])
+    return np.array([np.sqrt(np.mean(x[a:b] ** 2)) if b > a else 0.0
+                     for a, b in zip(edges[:-1], edges[1:], strict=True)])
 
 
 def peak_lag(a: np.ndarray, b: np.ndarray, max_lag: int = 5) -> tuple[int, float, float]:

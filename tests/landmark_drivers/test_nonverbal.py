@@ -17,7 +17,7 @@ def _blinks(closure: np.ndarray) -> list[tuple[int, int]]:
     """(first, last) frame of each run of closure > 0.5."""
     shut = np.concatenate([[False], closure > 0.5, [False]])
     edges = np.flatnonzero(np.diff(shut.astype(int)))
-    return list(zip(edges[::2], edges[1::2] - 1))
+    return list(zip(edges[::2], edges[1::2] - 1, strict=True))
 
 
 def _speech_like(sr: int = 16000, seconds: float = 6.0, accent_at: float = 3.0) -> np.ndarray:
@@ -97,7 +97,7 @@ def test_seeded_determinism_and_variety():
     a = nonverbal_motion(feats, 150, 25, seed=11)
     b = nonverbal_motion(feats, 150, 25, seed=11)
     c = nonverbal_motion(feats, 150, 25, seed=12)
-    for x, y in zip(a, b):
+    for x, y in zip(a, b, strict=True):
         assert np.array_equal(x, y)
     assert not np.allclose(a[1], c[1])  # different head motion
     assert not np.array_equal(a[0][:, BLINK], c[0][:, BLINK])  # different blinks

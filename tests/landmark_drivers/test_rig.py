@@ -198,7 +198,7 @@ def test_lips_and_lids_of_a_closed_face_never_cross(portrait_face, iod):
     names = ["mouthClose", "mouthPressLeft", "mouthPressRight", "mouthRollLower", "mouthRollUpper",
              "mouthShrugLower", "mouthPucker", "eyeBlinkLeft", "eyeSquintLeft", "eyeLookDownLeft", "cheekSquintLeft"]
     for _ in range(20):
-        p = pose(rig, **dict(zip(names, rng.uniform(0.0, 1.0, len(names)))))
+        p = pose(rig, **dict(zip(names, rng.uniform(0.0, 1.0, len(names)), strict=True)))
         for upper, lower in INNER_LIPS + LEFT_LIDS:
             assert p[lower, 1] - p[upper, 1] > -0.01 * iod, (upper, lower)
 

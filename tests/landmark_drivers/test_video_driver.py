@@ -168,13 +168,12 @@ def test_in_plane_roll_pan_and_zoom_have_the_documented_signs(portrait_rgb, anal
     image = cv2.resize(portrait_rgb, (256, 256), interpolation=cv2.INTER_AREA)
     ref = analyzer.analyze(image)
     head = measure_head(ref.mesh)
-    centre = np.array([128.0, 128.0])
     shift_px = 0.4 * head.unit
     roll = np.concatenate([np.linspace(0, 15, 8), np.full(16, 15.0)])
     dx = np.concatenate([np.zeros(8), np.linspace(0, shift_px, 8), np.full(8, shift_px)])
     zoom = np.concatenate([np.ones(16), np.linspace(1.0, 1.2, 8)])
     frames, expected = [], []
-    for angle, d, s in zip(roll, dx, zoom):
+    for angle, d, s in zip(roll, dx, zoom, strict=True):
         m = cv2.getRotationMatrix2D((128.0, 128.0), -angle, s)  # OpenCV: positive = counter-clockwise
         m[0, 2] += d
         frames.append(cv2.warpAffine(image, m, (256, 256), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE))

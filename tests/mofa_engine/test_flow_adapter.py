@@ -202,7 +202,7 @@ def test_conditioning_scale_is_linear(factory):
         full = model(**inputs, conditioning_scale=1.0)
         part = model(**inputs, conditioning_scale=0.6, return_dict=False)
     assert isinstance(part, tuple) and len(part) == 4
-    for a, b in zip(full.down_block_res_samples, part[0]):
+    for a, b in zip(full.down_block_res_samples, part[0], strict=True):
         assert a.abs().max() > 0
         torch.testing.assert_close(b, a * 0.6)
     torch.testing.assert_close(part[1], full.mid_block_res_sample * 0.6)
@@ -240,7 +240,7 @@ def test_injection_points(factory):
             pose = model.controlnet_ldmk_embedding(inputs["landmarks"].flatten(0, 1))
             x0 = x0 + pose
         skips = [x0] + [r for _, res in records["out"] for r in res]
-        expected_down = [conv(s) for conv, s in zip(model.controlnet_down_blocks, skips)]
+        expected_down = [conv(s) for conv, s in zip(model.controlnet_down_blocks, skips, strict=True)]
     for h in handles:
         h.remove()
 
@@ -251,7 +251,7 @@ def test_injection_points(factory):
     torch.testing.assert_close(records["in"][3], records["out"][2][0] + levels[3])
     torch.testing.assert_close(records["mid_in"], records["out"][3][0] + levels[3] + levels[3])
     # residuals are taken before the injections
-    for got, want in zip(out.down_block_res_samples, expected_down):
+    for got, want in zip(out.down_block_res_samples, expected_down, strict=True):
         torch.testing.assert_close(got, want)
 
 

@@ -47,7 +47,7 @@ def test_every_frame_is_covered_by_windows_anchored_on_frame_0(window_size):
         assert {w.num_frames for w in windows} == {min(n, window_size)}
         assert windows[0].start == 1 and windows[-1].end == n
         assert len({(w.start, w.end) for w in windows}) == len(windows)
-        for before, after in zip(windows, windows[1:]):
+        for before, after in zip(windows, windows[1:], strict=False):
             assert after.start < before.end  # consecutive windows overlap
         assert all(w.frame_indices()[0] == 0 for w in windows)
 
@@ -57,7 +57,7 @@ def _reference_mean(windows: list[Window], values: list[torch.Tensor], num_frame
     """Spec §7 literally: window 0 gives all its frames, later windows their frames 1.., value / count."""
     total = torch.zeros(values[0].shape[0], num_frames, *values[0].shape[2:])
     count = torch.zeros(num_frames)
-    for i, (window, value) in enumerate(zip(windows, values)):
+    for i, (window, value) in enumerate(zip(windows, values, strict=True)):
         for position, frame in enumerate(window.frame_indices()):
             if position == 0 and i > 0:
                 continue
@@ -71,7 +71,7 @@ def test_window_mean_equals_the_reference_aggregation():
     windows = plan_windows(37, 14)
     values = [torch.randn(1, w.num_frames, 4, 3, 3, generator=g) for w in windows]
     mean = WindowMean(windows, torch.zeros(1, 37, 4, 3, 3))
-    for window, value in zip(windows, values):
+    for window, value in zip(windows, values, strict=True):
         mean.add(window, value)
     torch.testing.assert_close(mean.mean(), _reference_mean(windows, values, 37))
 
@@ -88,7 +88,7 @@ def test_one_step_on_averaged_predictions_equals_averaging_per_window_steps():
     scheduler._step_index = 3  # ... jump to step 3 (shared sigma)
     predictions = [torch.randn(1, w.num_frames, 4, 2, 2, generator=g) for w in windows]
     stepped = []
-    for i, (window, v) in enumerate(zip(windows, predictions)):
+    for i, (window, v) in enumerate(zip(windows, predictions, strict=True)):
         x = latents[:, window.frame_indices()]
         stepped.append(scheduler.step(v, t, x).prev_sample)
         if i < len(windows) - 1:
@@ -97,7 +97,7 @@ def test_one_step_on_averaged_predictions_equals_averaging_per_window_steps():
 
     scheduler._step_index = 3
     mean = WindowMean(windows, latents)
-    for window, v in zip(windows, predictions):
+    for window, v in zip(windows, predictions, strict=True):
         mean.add(window, v)
     ours = scheduler.step(mean.mean(), t, latents).prev_sample
     torch.testing.assert_close(ours, reference, rtol=1e-5, atol=1e-5)
@@ -130,7 +130,7 @@ def test_long_clip_is_finite_and_every_window_gets_its_frames():
     windows = plan_windows(n, 4)
     assert out.windows == [(w.start, w.end) for w in windows] == [(1, 4), (3, 6), (5, 8), (7, 10), (9, 12), (10, 13)]
     assert len(seen) == 2 * len(windows)
-    for (pose, flow), window in zip(seen, windows * 2):
+    for (pose, flow), window in zip(seen, windows * 2, strict=True):
         frames = torch.tensor(window.frame_indices(), dtype=torch.float32)
         torch.testing.assert_close(pose[1, :, 0, 0, 0] * 100, frames)  # pose tag = frame / 100
         torch.testing.assert_close(flow[1, :, 0, 0, 0], frames[1:])  # flow row j tagged j + 1

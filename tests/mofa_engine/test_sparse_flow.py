@@ -39,7 +39,7 @@ def test_truncation_toward_zero_and_clamping():
     landmarks = np.array([reference, np.array(reference) + [1.0, 1.0]], dtype=np.float64)
     _, mask = keypoint_sparse_flow(landmarks, height=5, width=6)
     rows, cols = torch.nonzero(mask[0, 0], as_tuple=True)
-    pixels = set(zip(rows.tolist(), cols.tolist()))
+    pixels = set(zip(rows.tolist(), cols.tolist(), strict=True))
     # int(-0.7) = 0 (toward zero, not floor -1); 5.99 -> 5; -3 -> clamp 0; 100 -> clamp (4, 5); 4.999 -> 4
     assert pixels == {(2, 0), (0, 5), (4, 5), (4, 2)}
 

@@ -101,7 +101,7 @@ def test_skip_residuals_hand_computed(unet):
 
     assert len(base) == len(got) == 12
     expected_reference = _reference_skips(base, residuals)
-    for i, (b, r, g, ref) in enumerate(zip(base, residuals, got, expected_reference)):
+    for i, (b, r, g, ref) in enumerate(zip(base, residuals, got, expected_reference, strict=True)):
         torch.testing.assert_close(g, b + SKIP_MULTIPLIERS[i] * r, msg=f"skip {i}")
         torch.testing.assert_close(g, ref, msg=f"skip {i} vs the in-loop reference")
     # the mid residual is added once to the mid-block output (the first up block's input)
