@@ -110,11 +110,7 @@ def test_import_graph_resolves_relative_and_nested_imports():
     assert "landmark_drivers.face_analysis" in import_graph("landmark_drivers")["landmark_drivers.video_driver"]
 
 
-_CYCLE_FREE = [pytest.param("landmark_drivers"), pytest.param("mofa_engine"), pytest.param(
-    "portrait_studio", marks=pytest.mark.xfail(strict=False, reason="removed by the Studio/engines part of #7"))]
-
-
-@pytest.mark.parametrize("package", _CYCLE_FREE)
+@pytest.mark.parametrize("package", PACKAGES)
 def test_no_import_cycles(package):
     """No module imports itself through others, not even from inside a function or a TYPE_CHECKING block."""
     cycle = find_cycle(import_graph(package))
@@ -139,7 +135,6 @@ def test_mofa_engine_rooms_import_downwards_only():
     assert set(map(room, import_graph("mofa_engine"))) == {"hints", *ROOM_MAY_IMPORT}
 
 
-@pytest.mark.xfail(strict=False, reason="removed by the Studio/engines part of #7")
 def test_app_needs_no_type_checking_imports():
     """Shared types live in modules of their own, so nothing in the app hides an import behind TYPE_CHECKING."""
     bad = [f"{p.relative_to(ROOT)}:{node.lineno}" for p in sources("portrait_studio")

@@ -206,7 +206,7 @@ def drag_groups(controls: MotionControls, height: int, width: int, num_frames: i
     paths = grid_trajectories(controls.trajectories or [], height, width, length, size)
     brush = brush_to_grid(controls.brush, height, width, size) if controls.brush is not None else None
     inside = [brush is not None and brush[int(p[0, 1]), int(p[0, 0])] == 255 for p in paths]
-    groups = [[p for p, flag in zip(paths, inside) if flag == want] for want in (True, False)]
+    groups = [[p for p, flag in zip(paths, inside, strict=True) if flag == want] for want in (True, False)]
     hints = [DragHints(np.stack(g), size) if g else None for g in groups]
     return hints[0], hints[1], brush
 
