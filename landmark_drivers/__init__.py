@@ -19,8 +19,8 @@ __all__ += [
     "FaceAnalyzer", "analyze_face", "NoFaceError", "FaceTooSmallError", "FaceModelMissingError", "mesh_to_ibug68",
 ]
 
-from .audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
-from .phonemes import PhoneAlignmentError, PhoneSegment, align_phones, recognize_phones  # noqa: E402
+from .audio.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
+from .audio.phonemes import PhoneAlignmentError, PhoneSegment, align_phones, recognize_phones  # noqa: E402
 
 __all__ += [
     "AudioDriverOptions", "drive_from_audio", "PhoneSegment", "PhoneAlignmentError", "align_phones",

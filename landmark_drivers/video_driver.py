@@ -36,7 +36,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 import numpy as np
 
@@ -45,6 +45,7 @@ from .motion import FaceMotion
 from .resample import TailMode, fill_gaps, output_times, resample, smooth
 from .retarget import (ReferenceMode, measure_head, reference_index, relative_blendshapes, relative_rotation,
                        relative_translation)
+from .progress import ProgressFn
 
 if TYPE_CHECKING:
     from .face_analysis import FaceAnalyzer
@@ -52,7 +53,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-DriverProgress = Callable[[str, int, int], None]  # (stage, done, total); total 0 = unknown
 
 HEAD_SIGMA_S = 0.06  # Gaussian sigma of head pose smoothing at smoothing=1 (1.5 frames at 25 fps)
 EXPRESSION_SIGMA_S = 0.03  # ... of expression smoothing (0.75 frames at 25 fps: lips and blinks stay crisp)
@@ -244,7 +244,7 @@ class _Samples:
 
 
 def _analyse(path: Path, analyzer: "FaceAnalyzer", options: VideoDriverOptions, total: int,
-             report: DriverProgress) -> _Samples:
+             report: ProgressFn) -> _Samples:
     samples = _Samples([], [], [], [], [], [], [])
     analyzer.reset_video()
     last_ms = None
@@ -274,7 +274,7 @@ def _analyse(path: Path, analyzer: "FaceAnalyzer", options: VideoDriverOptions, 
 # ---------------------------------------------------------------------------------------------- driver
 
 def drive_from_video(path: str | Path, options: VideoDriverOptions | None = None,
-                     progress: DriverProgress | None = None, *, num_frames: int | None = None,
+                     progress: ProgressFn | None = None, *, num_frames: int | None = None,
                      source: "SourceFace | None" = None, analyzer: "FaceAnalyzer | None" = None) -> FaceMotion:
     """Face motion that replays the face of the driving video at `path` on the portrait (module docstring).
 

@@ -201,7 +201,7 @@ def _sadtalker_track(options: RenderOptions, samples: np.ndarray, portrait: Port
     driver.options = SadTalkerOptions(head_motion=min(options.head_motion, 3.0))  # per call, no reload
     return driver.drive(samples, portrait.image, portrait.face, fps=options.fps, pose_style=options.pose_style,
                         seed=options.seed, sample_rate=DRIVER_RATE,
-                        progress=lambda done, total: progress("driver", done, total))
+                        progress=progress)
 
 
 def _fit_saved_track(track: LandmarkTrack, portrait, audio: Path | None) -> LandmarkTrack:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Literal
 
 import numpy as np
 
@@ -36,11 +36,11 @@ from .acoustic import AcousticFeatures, acoustic_mouth, analyze_audio, loudness_
 from .nonverbal import nonverbal_motion
 from .phonemes import PhoneAlignmentError, PhoneSegment, align_phones, check_samples, recognize_phones
 from .visemes import MOUTH_CHANNELS, bilabial_frames, seal_lips, viseme_mouth
+from ..progress import ProgressFn
 
 logger = logging.getLogger(__name__)
 
 LanguageMode = Literal["auto", "english", "acoustic"]
-DriverProgress = Callable[[str, int, int], None]  # (stage, done, total), like portrait_studio's ProgressFn
 
 AUTO_PHONE_WEIGHT = 0.5  # share of the mouth given to recognised phones in "auto" when they look plausible
 _OPENING = tuple(blendshape_index(n) for n in (
@@ -90,7 +90,7 @@ def num_output_frames(num_samples: int, sample_rate: int, fps: float) -> int:
 
 
 def drive_from_audio(samples: np.ndarray, sample_rate: int, options: AudioDriverOptions | None = None,
-                     progress: DriverProgress | None = None) -> FaceMotion:
+                     progress: ProgressFn | None = None) -> FaceMotion:
     """Face motion that speaks `samples`.
 
     samples: float32 [N] mono in [-1, 1] (all zeros is valid: a still, closed mouth); sample_rate: Hz,

@@ -28,7 +28,7 @@ import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Literal, NamedTuple
+from typing import Literal, NamedTuple
 
 import librosa
 import numpy as np
@@ -37,6 +37,7 @@ from safetensors import safe_open
 from torch import nn
 
 from ..motion import LandmarkTrack
+from ..progress import ProgressFn
 from ..source_face import SourceFace
 from .align import Alignment, align_for_recon
 from .audio2exp import Audio2Exp, blink_sequence
@@ -54,7 +55,6 @@ LM3D_FILE = "sad_talker/BFM_Fitting/similarity_Lm3D_all.mat"
 # (the facevid2vid renderer) are in the same file and ignored.
 NETWORKS: dict[str, type[nn.Module]] = {"audio2exp": Audio2Exp, "audio2pose": Audio2Pose, "face_3drecon": FaceReconNet}
 
-DriverProgress = Callable[[int, int], None]  # (done, total)
 Anchor = Literal["portrait", "bfm"]
 _STAGES = 5
 
@@ -199,7 +199,7 @@ class SadTalkerDriver:
     @torch.no_grad()
     def drive(self, samples: np.ndarray, image: np.ndarray, source: SourceFace, fps: float = 25.0,
               pose_style: int = 0, seed: int = 42, sample_rate: int = SAMPLE_RATE,
-              progress: DriverProgress | None = None) -> LandmarkTrack:
+              progress: ProgressFn | None = None) -> LandmarkTrack:
         """Landmarks of `source` speaking `samples`.
 
         samples: float32 [L] mono in [-1, 1] at `sample_rate` Hz (resampled to 16 kHz if different);
@@ -207,32 +207,32 @@ class SadTalkerDriver:
         pose_style: 0..45 (the PoseVAE's style classes); seed: non-negative, fixes blinks and pose latents.
         Returns a LandmarkTrack of `max(1, round(L / sample_rate * fps))` frames, points[0] == reference.
         """
-        report = progress or (lambda done, total: None)
+        report = progress or (lambda stage, done, total: None)
         samples = self._check_inputs(samples, image, source, fps, pose_style, seed, sample_rate)
         if sample_rate != SAMPLE_RATE:
             samples = librosa.resample(samples, orig_sr=sample_rate, target_sr=SAMPLE_RATE).astype(np.float32)
         count = max(1, int(round(len(samples) / SAMPLE_RATE * fps)))
-        report(0, _STAGES)
+        report("driver", 0, _STAGES)
 
         # 1. the portrait's 3DMM coefficients and where its 224 crop sits.
         source_coeffs, alignment = self.source_coefficients(image, source)
         reference_bfm = alignment.to_image(project_landmarks(source_coeffs[None], self.bfm))[0]  # [68, 2]
         reference = source.landmarks68.astype(np.float64) if self.options.anchor == "portrait" else reference_bfm
-        report(1, _STAGES)
+        report("driver", 1, _STAGES)
 
         # 2. audio features, 25 fps; nothing to predict for less than one frame.
         mels = torch.from_numpy(audio_features(samples)).to(self.device)  # [N, 1, 80, 16]
         n = mels.shape[0]
         if n < 2:
-            report(_STAGES, _STAGES)
+            report("driver", _STAGES, _STAGES)
             return self._track(np.repeat(reference[None], max(n, 1), axis=0), count, fps, reference)
-        report(2, _STAGES)
+        report("driver", 2, _STAGES)
 
         # 3. expression per frame (blink ratio from the seeded reference sequence).
         blink = blink_sequence(n, random.Random(seed)) if self.options.blinks else np.zeros(n, np.float32)
         ref_exp = torch.from_numpy(source_coeffs[COEFF_SLICES["exp"]]).float().to(self.device)
         exp = self.audio2exp.predict(mels, ref_exp, torch.from_numpy(blink).to(self.device)).double().cpu().numpy()
-        report(3, _STAGES)
+        report("driver", 3, _STAGES)
 
         # 4. head pose per frame: angles (rad) + translation, frame 0 = the source pose, smoothed.
         ref_pose = np.concatenate([source_coeffs[COEFF_SLICES["angle"]], source_coeffs[COEFF_SLICES["trans"]]])
@@ -240,7 +240,7 @@ class SadTalkerDriver:
         pose = self.audio2pose.predict(mels, torch.from_numpy(ref_pose).float().to(self.device), pose_style,
                                        generator).double().cpu().numpy()
         pose = smooth_pose(ref_pose + self.options.head_motion * (pose - ref_pose)).astype(np.float64)
-        report(4, _STAGES)
+        report("driver", 4, _STAGES)
 
         # 5. coefficients -> 68 landmarks in the portrait.
         coeffs = np.repeat(source_coeffs[None], n, axis=0)  # [N, 257]
@@ -251,7 +251,7 @@ class SadTalkerDriver:
         # Deliberate fix of the reference's one-frame lag: frame k shows audio frame k; frame 0 is the portrait.
         points = reference[None] + (landmarks - reference_bfm[None])
         points[0] = reference
-        report(5, _STAGES)
+        report("driver", 5, _STAGES)
         return self._track(points, count, fps, reference)
 
     @staticmethod
