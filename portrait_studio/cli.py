@@ -1,4 +1,4 @@
-"""Command line: `python -m portrait_studio render|landmarks|check-ckpts|download`.
+"""Command line: `python -m portrait_studio render|landmarks|evaluate|check-ckpts|download`.
 
 A thin adapter over `portrait_studio.Studio`. Bad input exits with status 2 and one line
 `error: ...` on stderr (no traceback), leaving nothing at the output path.
@@ -74,6 +74,8 @@ def build_parser() -> argparse.ArgumentParser:
     lm.add_argument("-o", "--output", required=True, type=Path, help="output track (.npz)")
     _add_option_args(lm, "landmarks")
 
+    _add_evaluate_parser(sub)
+
     c = sub.add_parser("check-ckpts", help="list present / missing / wrong-shape checkpoint files")
     c.add_argument("--ckpt-dir", type=Path, help="checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
     c.add_argument("--quick", action="store_true", help="check presence only, not keys and shapes")
@@ -83,6 +85,59 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--accept-license", action="store_true",
                    help="accept the Stable Video Diffusion community licence without asking")
     return parser
+
+
+def _add_evaluate_parser(sub) -> None:
+    from .evaluation.definitions import MEASURES
+
+    e = sub.add_parser("evaluate", help="measure talking-portrait videos: lip sync, control, drift, stillness",
+                       description="Measure talking-portrait videos (ours or any other tool's) with numbers and "
+                                   "a plot; several videos are compared side by side.",
+                       epilog=MEASURES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    e.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="videos to measure (.mp4, .mov, .mkv)")
+    e.add_argument("--audio", type=Path, help="speech to compare the mouth with (default: each video's own track)")
+    e.add_argument("--landmarks", type=Path, help="the asked-for landmark track (.npz): control accuracy")
+    e.add_argument("--driving-video", type=Path, help="the asked-for motion as a driving video (needs --image)")
+    e.add_argument("--image", type=Path, help="the source portrait: face geometry drift")
+    e.add_argument("--json", type=Path, help="write the results here (one object per video)")
+    e.add_argument("--plot", type=Path, help="write the curves here (.png)")
+    e.add_argument("--window", type=float, default=5.0, help="drift window in seconds (default 5)")
+    e.add_argument("--max-duration", type=float, default=1200.0,
+                   help="longest video accepted, seconds (default 1200; checked before decoding)")
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from . import evaluation
+    from .media import check_output_path
+
+    if args.json is not None:
+        check_output_path(args.json, (".json",))
+    if args.plot is not None:
+        check_output_path(args.plot, (".png",))
+    for name in ("audio", "landmarks", "driving_video", "image"):
+        value = getattr(args, name)
+        if value is not None and not value.is_file():
+            raise InputError(f"--{name.replace('_', '-')} file not found: {value}")
+    if not (args.max_duration > 0):
+        raise InputError(f"--max-duration must be positive, got {args.max_duration:g}")
+    options = evaluation.EvaluateOptions(
+        audio=args.audio, landmarks=args.landmarks, driving_video=args.driving_video, image=args.image,
+        window_s=args.window, limits=evaluation.Limits(max_duration=args.max_duration))
+    for video in args.videos:  # every header checked before any frame is decoded
+        evaluation.probe_video(video, options.limits)
+    progress = TqdmProgress()
+    try:
+        results = [evaluation.evaluate_video(video, options, progress=progress) for video in args.videos]
+    finally:
+        progress.close()
+    print(evaluation.format_table(results))
+    if args.json is not None:
+        evaluation.write_json(results, args.json)
+        print(f"wrote {args.json}")
+    if args.plot is not None:
+        evaluation.plot_reports(results, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
 
 
 def _transcript(value: str | None) -> str | None:
@@ -158,7 +213,8 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"render": _cmd_render, "landmarks": _cmd_landmarks, "check-ckpts": _cmd_check, "download": _cmd_download}
+COMMANDS = {"render": _cmd_render, "landmarks": _cmd_landmarks, "evaluate": _cmd_evaluate, "check-ckpts": _cmd_check,
+            "download": _cmd_download}
 
 
 _CANCEL = threading.Event()  # set by SIGINT/SIGTERM/SIGHUP: the running render stops at the next frame
