@@ -12,6 +12,7 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 from landmark_drivers import AudioDriverOptions, FaceMotion, drive_from_audio
+from landmark_drivers.audio_driver import MOUTH_LEAD_S
 from landmark_drivers.blendshapes import blendshape_index
 from landmark_drivers.audio.phonemes import PhoneSegment
 from landmark_drivers.audio.visemes import MOUTH_CHANNELS, bilabial_frames, lip_aperture
@@ -80,7 +81,9 @@ def test_english_lips_follow_the_loudness_in_every_mode(librivox, language):
 def test_transcript_alignment_closes_the_lips_on_bilabials(librivox, fps):
     x, sr, text, reference = librivox
     motion = drive_from_audio(x, sr, AudioDriverOptions(fps=fps, transcript=text))
-    closed = bilabial_frames(reference, motion.num_frames, fps)  # from the reference timings, not our own
+    # from the reference timings, not our own, MOUTH_LEAD_S earlier: the lips close before the sound they make
+    ahead = [PhoneSegment(p.phone, p.start - MOUTH_LEAD_S, p.end - MOUTH_LEAD_S) for p in reference]
+    closed = bilabial_frames(ahead, motion.num_frames, fps)
     aperture = lip_aperture(motion.blendshapes)
     assert closed.sum() >= 7 and aperture[closed].max() < 0.01
     assert aperture[~closed].max() > 0.3
