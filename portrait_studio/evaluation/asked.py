@@ -61,3 +61,20 @@ def source_landmarks(image: Path) -> np.ndarray:
         raise InputError(f"--image {image.name}: {exc}") from None
     except FaceModelMissingError as exc:
         raise InputError(str(exc)) from None
+
+
+def check_references(options: "EvaluateOptions") -> None:
+    """Read what `options` compares against, so a bad file fails before any frame is decoded."""
+    from landmark_drivers import DrivingVideoError, probe_driving_video
+
+    from ..portrait import load_portrait
+
+    if options.landmarks is not None:
+        load_track(options.landmarks)
+    if options.driving_video is not None:
+        try:
+            probe_driving_video(options.driving_video)
+        except DrivingVideoError as exc:
+            raise InputError(f"--driving-video: {exc}") from None
+    if options.image is not None:
+        load_portrait(options.image)

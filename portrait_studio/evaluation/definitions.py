@@ -10,7 +10,7 @@ IOD = inter-ocular distance, outer eye corners 36-45):
               and `lag_ms` (the peak refined by a parabola). Audio: --audio, else the video's own track.
   silence     `open_fraction`: share of the silent frames (30 dB under the loud level or below -60 dBFS,
               in stretches of >= 0.3 s, 0.1 s trimmed at each end) where the inner lips are more than
-              0.08 IOD apart.
+              0.05 IOD wider apart than the video's closed mouth (the 5th percentile of its opening).
   control     with --landmarks (a saved track) or --driving-video + --image (retargeted as `render`
               does): mean distance between asked and found landmarks over the asked frame's IOD
               (`nme`; `nme_mouth` 48-67, `nme_eyes` 36-47), over the frames both have.

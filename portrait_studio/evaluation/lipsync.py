@@ -9,7 +9,9 @@
   0 or slightly below), refined to `lag_ms` by a parabola through the peak and its neighbours.
 - silence: frames whose loudness is 30 dB or more below the loud level (or under -60 dBFS), in runs of
   at least 0.3 s, trimmed by 0.1 s at both ends (lips close and open around the sound); `open_fraction`
-  is the share of those frames whose aperture exceeds `OPEN_APERTURE`.
+  is the share of those frames whose aperture exceeds the video's own closed mouth (the 5th percentile
+  of its aperture: speech closes the lips now and then) by more than `OPEN_MARGIN` (portraits often
+  rest with the lips slightly apart).
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ SILENCE_DB = 30.0  # silent: this far below the loud level ...
 SILENCE_ABS_DBFS = -60.0  # ... or below this absolute level
 MIN_SILENCE_S = 0.3  # shortest silent stretch counted
 SILENCE_TRIM_S = 0.1  # trimmed from both ends of a stretch
-OPEN_APERTURE = 0.08  # inter-ocular distances between the inner lips: an open mouth
+OPEN_MARGIN = 0.05  # inter-ocular distances wider than the closed mouth: an open mouth
+CLOSED_PERCENTILE = 5.0  # the video's closed mouth: this percentile of its aperture
 
 
 def interocular(points: np.ndarray) -> np.ndarray:
@@ -129,7 +132,8 @@ def silence(aperture: np.ndarray, envelope_db: np.ndarray, fps: float) -> dict:
     n = min(quiet.size, a.size)
     quiet, a = quiet[:n], a[:n]
     measured = quiet & np.isfinite(a)
-    fraction = float((a[measured] > OPEN_APERTURE).mean()) if measured.any() else None
+    threshold = float(np.nanpercentile(a, CLOSED_PERCENTILE)) + OPEN_MARGIN if np.isfinite(a).any() else np.nan
+    fraction = float((a[measured] > threshold).mean()) if measured.any() else None
     return {"open_fraction": None if fraction is None else round(fraction, 4),
             "silent_frames": int(measured.sum()), "silent_seconds": round(float(measured.sum()) / fps, 3),
-            "open_threshold": OPEN_APERTURE}
+            "open_threshold": None if not np.isfinite(threshold) else round(threshold, 4)}

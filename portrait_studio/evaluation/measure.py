@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import InputError
 from ..progress import ProgressFn, no_progress
 from . import control, drift, jitter, lipsync, stillness
+from .asked import check_references
 from .colour import cpbd
 from .fileinfo import FileInfo, Limits, probe_video
 
@@ -228,5 +229,6 @@ def evaluate_video(path: str | Path, options: EvaluateOptions | None = None,
     options = options or EvaluateOptions()
     path = Path(path)
     info = probe_video(path, options.limits)
-    _audio(path, options, info)  # a bad --audio fails before the frames are decoded
+    _audio(path, options, info)  # a bad --audio, track or portrait fails before the frames are decoded
+    check_references(options)
     return summarise(measure_frames(path, options.limits, progress), options)
