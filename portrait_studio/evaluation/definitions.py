@@ -7,7 +7,8 @@ IOD = inter-ocular distance, outer eye corners 36-45):
               loudness (dB over each frame's on-screen interval [t, t + 1/fps), floored 50 dB below the
               loud level): the peak Pearson correlation `ncc` over lags within +-0.6 s, its lag
               `lag_frames` (> 0: the mouth follows the sound; real speakers peak at 0 or just below)
-              and `lag_ms` (the peak refined by a parabola). Audio: --audio, else the video's own track.
+              and `lag_ms` (the peak refined by a parabola). Audio: --audio (starting with the video),
+              else the video's own track (at its own start time).
   silence     `open_fraction`: share of the silent frames (30 dB under the loud level or below -60 dBFS,
               in stretches of >= 0.3 s, 0.1 s trimmed at each end) where the inner lips are more than
               0.05 IOD wider apart than the video's closed mouth (the 5th percentile of its opening).

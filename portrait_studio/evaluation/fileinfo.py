@@ -42,6 +42,7 @@ class FileInfo:
     audio_sample_rate: int | None  # Hz
     audio_duration: float | None  # seconds
     av_difference: float | None  # audio duration - video duration, seconds (None without audio)
+    audio_start: float  # seconds from the container's start (frame times count from there) to the first sample
     size_bytes: int  # the file's size
 
     def to_dict(self) -> dict:
@@ -99,6 +100,10 @@ def probe_video(path: str | Path, limits: Limits = Limits()) -> FileInfo:
             raise InputError(f"{path.name} holds more than {limits.max_frames} frames (the limit)")
         audio = container.streams.audio[0] if container.streams.audio else None
         audio_duration = _stream_seconds(audio) if audio is not None else None
+        audio_start = 0.0
+        if audio is not None and audio.start_time is not None and audio.time_base is not None:
+            origin = container.start_time / 1_000_000 if container.start_time is not None else 0.0
+            audio_start = max(0.0, float(audio.start_time * audio.time_base) - origin)  # < 0: encoder priming, trimmed
         return FileInfo(
             path=str(path), container=container.format.name, video_codec=video.codec_context.name,
             width=width, height=height, fps=round(fps, 4), num_frames=frames, duration=round(duration, 4),
@@ -106,6 +111,7 @@ def probe_video(path: str | Path, limits: Limits = Limits()) -> FileInfo:
             audio_sample_rate=int(audio.rate) if audio is not None and audio.rate else None,
             audio_duration=round(audio_duration, 4) if audio_duration is not None else None,
             av_difference=round(audio_duration - duration, 4) if audio_duration is not None else None,
+            audio_start=round(audio_start, 4),
             size_bytes=path.stat().st_size)
     except av.error.FFmpegError:
         raise InputError(f"{path.name}: not a readable video file") from None

@@ -103,11 +103,10 @@ def _analyse(path: Path, info: FileInfo, limits: Limits, progress: ProgressFn) -
         raise InputError(str(exc)) from None
     size = (0, 0)
     with analyzer:
-        last_points = None
+        last_points, stamp = None, -1
         for k, (t, frame) in enumerate(_decode(path, info, limits)):
             h, w = size = frame.shape[:2]
-            stamp = int(round(t * 1000))
-            stamp = stamp if not acc.times or stamp > int(round(acc.times[-1] * 1000)) else int(round(acc.times[-1] * 1000)) + 1
+            stamp = max(stamp + 1, int(round(t * 1000)))  # mediapipe wants strictly increasing milliseconds
             face = analyzer.analyze_video_frame(frame, stamp)
             points = face.landmarks68.astype(np.float64) if face is not None else None
             acc.times.append(t)
@@ -199,7 +198,8 @@ def summarise(m: VideoMeasures, options: EvaluateOptions) -> dict:
                     "analysis_size": [int(m.size[1]), int(m.size[0])], "audio_source": audio_source}
     series: dict = {"times": m.times, "aperture": aperture}
     if samples is not None:
-        envelope = lipsync.loudness_envelope(samples, AUDIO_RATE, m.times, fps)
+        start = m.info.audio_start if options.audio is None else 0.0  # --audio starts with the video
+        envelope = lipsync.loudness_envelope(samples, AUDIO_RATE, m.times - start, fps)
         result["lipsync"] = lipsync.lip_sync(aperture, envelope, fps).to_dict()
         result["silence"] = lipsync.silence(aperture, envelope, fps)
         series["loudness_db"] = envelope

@@ -65,3 +65,11 @@ def test_bad_input_exits_2_with_one_line(clip, capsys, tmp_path, make_args, mess
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
     assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("*.png"))
+
+
+def test_readme_quotes_the_help_text():
+    from portrait_studio.evaluation.definitions import MEASURES
+
+    from ...conftest import ROOT
+
+    assert MEASURES in (ROOT / "README.md").read_text(encoding="utf-8")
