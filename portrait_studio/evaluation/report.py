@@ -74,9 +74,20 @@ def format_table(results: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def _finite(value):
+    """`value` with every NaN or infinity (a measure that could not be taken) replaced by None."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def to_json(results: list[dict]) -> list[dict]:
-    """The results without their plotting series (the JSON holds numbers, not per-frame arrays)."""
-    return [{k: v for k, v in r.items() if not k.startswith("_")} for r in results]
+    """The results without their plotting series (the JSON holds numbers, not per-frame arrays); NaN -> null."""
+    return [_finite({k: v for k, v in r.items() if not k.startswith("_")}) for r in results]
 
 
 def write_json(results: list[dict], path: str | Path) -> None:

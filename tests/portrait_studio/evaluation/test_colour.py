@@ -94,3 +94,4 @@ def test_cpbd_falls_with_blur_and_ignores_flat_images(portrait_path):
     blurred = [cpbd(cv2.GaussianBlur(image, (0, 0), s)) for s in (0.8, 1.5, 3.0)]
     assert sharp > blurred[0] > blurred[1] > blurred[2]
     assert np.isnan(cpbd(np.full((128, 128, 3), 77, np.uint8)))
+
