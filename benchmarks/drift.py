@@ -12,7 +12,6 @@ sharpness (CPBD) of every window within 5 % of the first. Exit status 1 when a t
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -48,7 +47,8 @@ def verdict(report: dict) -> tuple[bool, list[str]]:
     de = [v for v in d["color_de2000"] + d["color_de2000_background"] if v is not None]
     rel = [v for v in d["cpbd_relative"] if v is not None]
     lines = [f"windows: {len(d['window_start_s'])} of {d['window_s']:g} s",
-             f"colour ΔE2000 face: max {max(d['color_de2000']):.3f}, mean {sum(d['color_de2000']) / len(d['color_de2000']):.3f}",
+             f"colour ΔE2000 face: max {max(d['color_de2000']):.3f}, "
+             f"mean {sum(d['color_de2000']) / len(d['color_de2000']):.3f}",
              f"colour ΔE2000 background: max {max(d['color_de2000_background']):.3f}",
              f"CPBD: first window {d['cpbd'][0]:.4f}, relative min {min(rel):.4f} max {max(rel):.4f}",
              f"geometry (IOD): min {min(d['geometry']):.4f} max {max(d['geometry']):.4f}",

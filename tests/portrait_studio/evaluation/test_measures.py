@@ -94,7 +94,8 @@ def test_background_catches_a_moving_background(clip, clip_measures):
         return f
 
     good = summarise(clip_measures, EvaluateOptions())["background"]
-    bad = summarise(measure_frames(derive(clip.video, clip.work / "moving.mp4", moving)), EvaluateOptions())["background"]
+    moved = derive(clip.video, clip.work / "moving.mp4", moving)
+    bad = summarise(measure_frames(moved), EvaluateOptions())["background"]
     assert good["mad_mean"] < 0.2 and good["mad_vs_first_mean"] < 1.0
     # a 32x32 square in a ~40k px background: ~0.4 grey levels a frame on average, 80x the render's
     assert bad["mad_mean"] > max(0.2, 20 * good["mad_mean"]) and bad["mad_vs_first_mean"] > 2.0, (good, bad)
@@ -108,7 +109,8 @@ def test_control_error_equals_a_known_perturbation(clip, clip_measures):
     angle = np.random.default_rng(0).uniform(0, 2 * np.pi, track.points.shape[:2])  # [T, 68]
     offset = 0.1 * iod[:, None, None] * np.stack([np.cos(angle), np.sin(angle)], -1)  # [T, 68, 2]
     moved = clip.work / "moved.npz"
-    LandmarkTrack(points=(track.points + offset).astype(np.float32), reference=track.reference, fps=track.fps).save(moved)
+    LandmarkTrack(points=(track.points + offset).astype(np.float32), reference=track.reference,
+                  fps=track.fps).save(moved)
     perturbed = summarise(clip_measures, EvaluateOptions(landmarks=moved))["control"]
     assert perturbed["nme"] == pytest.approx(0.1, abs=0.02), perturbed
     mouth_only = offset.copy()
