@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.setup-done
 FACE_MODEL := landmark_drivers/assets/face_landmarker.task
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-drift clean
 
 setup: $(STAMP) $(FACE_MODEL)
 
@@ -37,6 +37,10 @@ lint: setup
 
 bench: setup
 	$(VPY) benchmarks/render_speed.py
+
+# 10 minutes of warp render, then `evaluate`: colour and sharpness drift per 5 s window (several minutes)
+bench-drift: setup
+	$(VPY) benchmarks/drift.py
 
 clean:
 	rm -rf $(VENV) out .cache
