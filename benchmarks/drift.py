@@ -38,7 +38,8 @@ def render(minutes: float, size: int, out: Path, work: Path) -> float:
     """Render `minutes` of looped speech to `out`; return the compute seconds."""
     audio = looped_speech(minutes * 60.0, work / "speech.wav")
     start = time.perf_counter()
-    Studio(RenderOptions(engine="warp", size=size, max_duration=minutes * 60.0 + 1)).render(IMAGE, audio, out)
+    with Studio(RenderOptions(engine="warp", size=size, max_duration=minutes * 60.0 + 1)) as studio:
+        studio.render(IMAGE, audio, out)
     return time.perf_counter() - start
 
 

@@ -88,7 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_evaluate_parser(sub) -> None:
+    from .evaluation import EvaluateOptions
     from .evaluation.definitions import MEASURES
+
+    defaults = EvaluateOptions()
 
     e = sub.add_parser("evaluate", help="measure talking-portrait videos: lip sync, control, drift, stillness",
                        description="Measure talking-portrait videos (ours or any other tool's) with numbers and "
@@ -101,9 +104,11 @@ def _add_evaluate_parser(sub) -> None:
     e.add_argument("--image", type=Path, help="the source portrait: face geometry drift")
     e.add_argument("--json", type=Path, help="write the results here (one object per video)")
     e.add_argument("--plot", type=Path, help="write the curves here (.png)")
-    e.add_argument("--window", type=float, default=5.0, help="drift window in seconds (default 5)")
-    e.add_argument("--max-duration", type=float, default=1200.0,
-                   help="longest video accepted, seconds (default 1200; checked before decoding)")
+    e.add_argument("--window", type=float, default=defaults.window_s,
+                   help=f"drift window in seconds (default {defaults.window_s:g})")
+    e.add_argument("--max-duration", type=float, default=defaults.limits.max_duration,
+                   help=f"longest video accepted, seconds (default {defaults.limits.max_duration:g}; checked "
+                        "before decoding)")
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:

@@ -10,7 +10,8 @@ One module per family of measures (each documents its definition): `lipsync` (li
 """
 
 from .fileinfo import FileInfo, Limits, probe_video
-from .measure import EvaluateOptions, VideoMeasures, evaluate_video, measure_frames, summarise
+from .measure import VideoMeasures, evaluate_video, measure_frames, summarise
+from .options import EvaluateOptions
 from .plot import plot_reports
 from .report import format_table, to_json, write_json
 

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import InputError
-
-if TYPE_CHECKING:
-    from .fileinfo import FileInfo
-    from .measure import EvaluateOptions
+from .fileinfo import FileInfo
+from .options import EvaluateOptions
 
 
 def load_track(path: Path) -> np.ndarray:
@@ -28,17 +25,18 @@ def load_track(path: Path) -> np.ndarray:
         raise InputError(f"{path.name} is not a landmark track ({type(exc).__name__})") from None
 
 
-def driven_track(video: Path, image: Path, info: "FileInfo") -> np.ndarray:
+def driven_track(video: Path, image: Path, info: FileInfo) -> np.ndarray:
     """The track the app's video driver asks of `image` when driven by `video`, framed like the evaluated video."""
     from ..options import RenderOptions
     from ..studio import Studio
 
     options = RenderOptions(engine="warp", driving_video=video, fps=info.fps,
                             size=min(info.width, info.height)).validate()
-    return Studio(options).landmarks(image, None).points.astype(np.float64)
+    with Studio(options) as studio:
+        return studio.landmarks(image, None).points.astype(np.float64)
 
 
-def asked_track(options: "EvaluateOptions", info: "FileInfo") -> np.ndarray | None:
+def asked_track(options: EvaluateOptions, info: FileInfo) -> np.ndarray | None:
     """The asked-for motion in the evaluated video's pixels, or None when none was given."""
     if options.landmarks is not None:
         return load_track(options.landmarks)
@@ -63,7 +61,7 @@ def source_landmarks(image: Path) -> np.ndarray:
         raise InputError(str(exc)) from None
 
 
-def check_references(options: "EvaluateOptions") -> None:
+def check_references(options: EvaluateOptions) -> None:
     """Read what `options` compares against, so a bad file fails before any frame is decoded."""
     from landmark_drivers import DrivingVideoError, probe_driving_video
 

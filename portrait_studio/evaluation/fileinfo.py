@@ -55,8 +55,9 @@ def _stream_seconds(stream) -> float | None:
     return None
 
 
-def probe_video(path: str | Path, limits: Limits = Limits()) -> FileInfo:
-    """Read a video's headers and check them against `limits`; raise InputError (one line) if unusable."""
+def probe_video(path: str | Path, limits: Limits | None = None) -> FileInfo:
+    """Read a video's headers and check them against `limits` (default `Limits()`); InputError if unusable."""
+    limits = limits or Limits()
     import av
 
     path = Path(path)

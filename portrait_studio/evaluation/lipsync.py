@@ -81,7 +81,7 @@ class LipSync:
     def to_dict(self) -> dict:
         return {"ncc": round(self.ncc, 4), "lag_frames": self.lag_frames, "lag_ms": round(self.lag_ms, 1),
                 "ncc_at_zero": round(self.ncc_at_zero, 4),
-                "curve": {int(k): round(float(c), 4) for k, c in zip(self.lags, self.curve)}}
+                "curve": {int(k): round(float(c), 4) for k, c in zip(self.lags, self.curve, strict=True)}}
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:
@@ -119,7 +119,7 @@ def silent_frames(envelope_db: np.ndarray, fps: float) -> np.ndarray:
     out = np.zeros_like(quiet)
     min_len, trim = int(round(MIN_SILENCE_S * fps)), int(round(SILENCE_TRIM_S * fps))
     edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
-    for start, stop in zip(edges[::2], edges[1::2]):
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
         if stop - start >= min_len:
             out[start + trim:stop - trim] = True
     return out

@@ -19,32 +19,13 @@ from . import control, drift, jitter, lipsync, stillness
 from .asked import check_references
 from .colour import cpbd
 from .fileinfo import FileInfo, Limits, probe_video
+from .options import EvaluateOptions
 
 logger = logging.getLogger(__name__)
 
 ANALYSIS_MAX_SIDE = 640  # px: larger frames are downscaled (area) before any measure
 AUDIO_RATE = 16000  # Hz the audio is decoded at for the loudness envelope
 PROGRESS_EVERY = 10  # frames between progress reports
-
-
-@dataclass(frozen=True)
-class EvaluateOptions:
-    """What `evaluate_video` measures against."""
-
-    audio: Path | None = None  # speech to compare the mouth with; None = the video's own audio track
-    landmarks: Path | None = None  # the asked-for landmark track (.npz, output-frame pixels) -> control accuracy
-    driving_video: Path | None = None  # the asked-for motion as a driving video (needs `image`) -> control
-    image: Path | None = None  # the source portrait -> face geometry drift (and retargeting a driving video)
-    window_s: float = 5.0  # drift window length, seconds
-    limits: Limits = field(default_factory=Limits)  # bounds checked before decoding
-
-    def __post_init__(self) -> None:
-        if not (np.isfinite(self.window_s) and 0.2 <= self.window_s <= 600):
-            raise InputError(f"--window must be within 0.2..600 seconds, got {self.window_s:g}")
-        if self.landmarks is not None and self.driving_video is not None:
-            raise InputError("give the asked-for motion once: --landmarks or --driving-video, not both")
-        if self.driving_video is not None and self.image is None:
-            raise InputError("--driving-video needs --image (the motion is retargeted onto that portrait)")
 
 
 @dataclass
@@ -169,9 +150,9 @@ class VideoMeasures:
     cpbd_values: np.ndarray  # float64 [S] their CPBD
 
 
-def measure_frames(path: str | Path, limits: Limits = Limits(), progress: ProgressFn = no_progress) -> VideoMeasures:
-    """Decode `path` once (headers checked against `limits` first) and measure every frame."""
-    path = Path(path)
+def measure_frames(path: str | Path, limits: Limits | None = None, progress: ProgressFn = no_progress) -> VideoMeasures:
+    """Decode `path` once (headers checked against `limits`, default `Limits()`, first) and measure every frame."""
+    path, limits = Path(path), limits or Limits()
     info = probe_video(path, limits)
     acc, size = _analyse(path, info, limits, progress)
     points = np.stack(acc.points)  # [T, 68, 2]

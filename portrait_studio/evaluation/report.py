@@ -70,7 +70,7 @@ def format_table(results: list[dict]) -> str:
     rows = [("", names)] + [(label, [_cell(_get(r, path), fmt) for r in results]) for label, path, fmt in ROWS]
     label_w = max(len(label) for label, _ in rows)
     col_w = [max(len(cells[i]) for _, cells in rows) for i in range(len(results))]
-    lines = [label.ljust(label_w) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells, col_w)) for label, cells in rows]
+    lines = [label.ljust(label_w) + "  " + "  ".join(c.rjust(w) for c, w in zip(cells, col_w, strict=True)) for label, cells in rows]
     return "\n".join(lines)
 
 

@@ -12,7 +12,7 @@ from scipy.io import wavfile
 from scipy.signal import resample_poly
 
 from landmark_drivers import AudioDriverOptions, FaceMotion, drive_from_audio
-from landmark_drivers.audio_driver import MOUTH_LEAD_S
+from landmark_drivers.audio.audio_driver import MOUTH_LEAD_S
 from landmark_drivers.blendshapes import blendshape_index
 from landmark_drivers.audio.phonemes import PhoneSegment
 from landmark_drivers.audio.visemes import MOUTH_CHANNELS, bilabial_frames, lip_aperture

@@ -29,7 +29,8 @@ def write_wav(samples: np.ndarray, path: Path) -> Path:
 
 
 def render(image: Path, audio: Path, out: Path, track: Path | None = None) -> Path:
-    Studio(RenderOptions(engine="warp", size=SIZE, save_landmarks=track)).render(image, audio, out)
+    with Studio(RenderOptions(engine="warp", size=SIZE, save_landmarks=track)) as studio:
+        studio.render(image, audio, out)
     return out
 
 

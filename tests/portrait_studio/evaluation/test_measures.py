@@ -161,7 +161,8 @@ def test_control_from_a_driving_video(clip, fixtures, portrait_path):
     from portrait_studio.studio import Studio
 
     out = clip.work / "driven.mp4"
-    Studio(RenderOptions(engine="warp", size=256, driving_video=driving)).render(portrait_path, None, out)
+    with Studio(RenderOptions(engine="warp", size=256, driving_video=driving)) as studio:
+        studio.render(portrait_path, None, out)
     measures = measure_frames(out)
     asked = summarise(measures, EvaluateOptions(driving_video=driving, image=portrait_path))["control"]
     assert asked["frames"] == measures.points.shape[0] and asked["nme"] < 0.05, asked
