@@ -61,7 +61,9 @@ def plot_reports(results: list[dict], path: str | Path) -> None:
     ax_sharp.set_ylabel("CPBD / first")
     ax_bg.set_title("background stillness: mean absolute change outside face, hair and neck", fontsize=10)
     ax_bg.set_ylabel("grey levels (0-255)")
+    end = max(float(r["_series"]["times"][-1]) for r in results) + 1.0 / results[0]["file"]["fps"]
     for ax in (ax_de, ax_sharp, ax_bg):
+        ax.set_xlim(0, end)
         ax.set_xlabel("time (s)")
         ax.legend(loc="upper right", fontsize=8)
     with atomic_output(path) as tmp:
