@@ -38,6 +38,7 @@ from transformers import CLIPVisionModelWithProjection
 
 from mofa_engine.models.cmp import CMP
 from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.models.temporal_context import LAYOUTS, TemporalContextLayout, set_temporal_context_layout
 from mofa_engine.models.unet import MofaUNet
 
 from .conditioning import (
@@ -291,6 +292,7 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
         max_guidance_scale: float = 3.0,
         noise_aug_strength: float = 0.02,
         decode_chunk_size: int = 8,
+        temporal_context: TemporalContextLayout = "reference",
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
         output_type: Literal["pil", "np", "pt", "latent"] = "np",
@@ -321,6 +323,10 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
             noise_aug_strength: noise added to the image before VAE encoding (micro-conditioning ids
                 stay MOFA's constant [6, 128, 0.02]).
             decode_chunk_size: frames per VAE decode (8 in MOFA).
+            temporal_context: which CLIP context the temporal transformers of the UNet and both adapters
+                hand each row under CFG (`temporal_context.py`, spec §6.3b): "reference" reproduces the
+                published demo (diffusers 0.24), "trained" the layout the networks were trained with.
+                The same without CFG.
             generator, latents: RNG, or initial noise float `[1, N, 4, h, w]` (unscaled).
             output_type: "np", "pt", "pil" or "latent" (then stream with `decode_latents_iter`).
             callback_on_step_end: `f(pipe, step, timestep, {"latents": ...}) -> dict` after each step
@@ -356,7 +362,13 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
             latents,
         )
 
-        # 2. Call parameters and window plan
+        if temporal_context not in LAYOUTS:
+            raise ValueError(f"`temporal_context` must be one of {LAYOUTS}, got {temporal_context!r}")
+
+        # 2. Call parameters, temporal-context layout and window plan
+        for model in (self.unet, self.landmark_adapter, self.trajectory_adapter):
+            if model is not None:
+                set_temporal_context_layout(model, temporal_context)
         device, dtype = self._execution_device, self.unet.dtype
         do_cfg = max_guidance_scale > 1.0
         windows = plan_windows(num_frames, window_size)
