@@ -1,6 +1,6 @@
 """MOFA engine end to end: seconds of compute per second of video and peak memory, keypoint vs hybrid.
 
-Runs `mofa_engine.animate.animate_portrait` (CMP flows, periodic sampling over every window, streamed
+Runs `mofa_engine.pipeline.animate.animate_portrait` (CMP flows, periodic sampling over every window, streamed
 decode) on random-weight networks for a talking clip, once per mode, and consumes every frame:
 
     python benchmarks/mofa_render.py                  # tiny networks on the CPU: 1 s, 64x64, 3 steps
@@ -32,7 +32,7 @@ import torch  # noqa: E402
 from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection  # noqa: E402
 
 from mofa_engine import MofaPipeline  # noqa: E402
-from mofa_engine.animate import PortraitMotion, animate_portrait  # noqa: E402
+from mofa_engine.pipeline.animate import PortraitMotion, animate_portrait  # noqa: E402
 from mofa_step import DTYPES, build  # noqa: E402
 
 # SVD-xt's image encoder (OpenCLIP ViT-H/14 vision tower with a 1024-d projection)

@@ -70,6 +70,6 @@ def drag_groups(trajectories: Sequence[np.ndarray], brush: np.ndarray | None, he
     paths = grid_trajectories(list(trajectories), height, width, length, size)
     grid = brush_to_grid(brush, height, width, size) if brush is not None else None
     inside = [grid is not None and grid[int(p[0, 1]), int(p[0, 0])] == 255 for p in paths]
-    groups = [[p for p, flag in zip(paths, inside) if flag == want] for want in (True, False)]
+    groups = [[p for p, flag in zip(paths, inside, strict=True) if flag == want] for want in (True, False)]
     hints = [DragHints(np.stack(g), size) if g else None for g in groups]
     return hints[0], hints[1], grid

@@ -109,5 +109,7 @@ class DenoiseCheckpoint:
         return DenoiseState(step=step, total_steps=total, latents=tensors["latents"])
 
     def remove(self) -> None:
-        """Delete the file (after the video is written)."""
+        """Delete the file (after the video is written) and any temporary file a killed save left beside it."""
         self.path.unlink(missing_ok=True)
+        for stale in self.path.parent.glob(f".{self.path.name}.*.tmp"):
+            stale.unlink(missing_ok=True)
