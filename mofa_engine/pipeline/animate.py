@@ -210,7 +210,7 @@ def animate_portrait(
         mode: "auto", "keypoint" or "hybrid" (`resolve_mode`).
         num_inference_steps ... temporal_context: `MofaPipeline.__call__`'s settings.
         seed: seeds the image noise augmentation and the initial latents.
-        device: where the networks run; cpu_offload: diffusers' model offload (CUDA only).
+        device: where the networks run; cpu_offload: diffusers' model offload (accelerators only).
         cancel: when set, `AnimationCancelled` is raised within one denoising step or decode chunk.
         checkpoint_path: save the clip latents here every `checkpoint_every` steps and after the last
             (safetensors, written atomically); None: no checkpoints. The caller removes the file once
@@ -245,7 +245,7 @@ def animate_portrait(
         checkpoint = DenoiseCheckpoint(checkpoint_path, key, checkpoint_every)
     state = checkpoint.load() if checkpoint is not None and resume else None  # stale: raises before any work
 
-    offload = cpu_offload and device.type == "cuda"
+    offload = cpu_offload and device.type != "cpu"  # model offload moves idle networks to the CPU
     if offload:
         pipe.cmp.to(device)  # the rest moves under diffusers' model offload, after the flows
     else:

@@ -326,7 +326,7 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
                 stay MOFA's constant [6, 128, 0.02]).
             decode_chunk_size: frames per VAE decode (8 in MOFA).
             temporal_context: which CLIP context the temporal transformers of the UNet and both adapters
-                hand each row under CFG (`temporal_context.py`, spec §6.3b): "reference" reproduces the
+                hand each row under CFG (`models.temporal_context`, spec §6.3b): "reference" reproduces the
                 published demo (diffusers 0.24), "trained" the layout the networks were trained with.
                 The same without CFG.
             generator, latents: RNG, or initial noise float `[1, N, 4, h, w]` (unscaled).

@@ -28,7 +28,7 @@ from mofa_engine.pipeline.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import flow_from_grid, keypoint_sparse_flow_384
 from mofa_engine.trajectories import (
-    brush_to_grid, combine_brush_flows, grid_trajectories, scale_in_brush_flow, trajectory_sparse_flow,
+    brush_to_grid, combine_brush_flows, scale_in_brush_flow, trajectory_sparse_flow,
 )
 from portrait_studio import cli
 from portrait_studio.ckpts import CMP_CKPT, SVD, load_manifest
