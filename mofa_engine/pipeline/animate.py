@@ -29,7 +29,7 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import Literal
 
 import numpy as np
 import torch
@@ -37,6 +37,7 @@ import torch.nn.functional as F
 
 from mofa_engine.drag_hints import DragGroups, drag_groups
 from mofa_engine.models.temporal_context import TemporalContextLayout
+from mofa_engine.progress import ProgressFn, no_progress
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import CMP_SIZE
 from mofa_engine.trajectories import combine_brush_flows
@@ -52,14 +53,6 @@ logger = logging.getLogger(__name__)
 
 CMP_CHUNK = 8  # hint maps per CMP call
 MofaMode = Literal["auto", "keypoint", "hybrid"]
-
-
-class Progress(Protocol):
-    def __call__(self, stage: str, done: int, total: int) -> None: ...
-
-
-def _no_progress(stage: str, done: int, total: int) -> None:
-    """Ignore progress."""
 
 
 class AnimationCancelled(Exception):
@@ -115,7 +108,7 @@ def _grid_weight(brush_grid: np.ndarray, height: int, width: int, step: int) -> 
 class _FlowProgress:
     """Reports CMP work as one "flow" stage over several densifications."""
 
-    def __init__(self, progress: Progress, parts: int, frames: int) -> None:
+    def __init__(self, progress: ProgressFn, parts: int, frames: int) -> None:
         self.progress, self.total, self.frames, self.offset = progress, parts * frames, frames, 0
 
     def part(self) -> Callable[[int, int], None]:
@@ -153,7 +146,7 @@ def trajectory_flow(pipe: MofaPipeline, image: torch.Tensor, groups: DragGroups,
 
 @torch.no_grad()
 def motion_flows(pipe: MofaPipeline, image: torch.Tensor, motion: PortraitMotion,
-                 progress: Progress = _no_progress) -> tuple[torch.Tensor, torch.Tensor | None]:
+                 progress: ProgressFn = no_progress) -> tuple[torch.Tensor, torch.Tensor | None]:
     """(landmark flow, drag flow or None), float `[1, T-1, 2, H/8, W/8]` on the CPU, from `pipe.cmp`.
 
     CMP's image encoder runs once for the clip; its decoder a chunk of frames at a time. The clip-long
@@ -190,7 +183,7 @@ def animate_portrait(
     seed: int = 0,
     device: torch.device | str = "cpu",
     cpu_offload: bool = False,
-    progress: Progress = _no_progress,
+    progress: ProgressFn = no_progress,
     cancel: threading.Event | None = None,
     checkpoint_path: str | os.PathLike | None = None,
     checkpoint_every: int = 5,
