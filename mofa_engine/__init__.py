@@ -24,6 +24,8 @@ _EXPORTS = {
     "CMP": "models.cmp", "softsplat": "models.softsplat", "TrajectoryAdapter": "models.flow_adapter",
     "LandmarkAdapter": "models.flow_adapter", "MofaUNet": "models.unet", "draw_pose_images": "pipeline.pose_image",
     "MofaPipeline": "pipeline.pipeline", "MofaPipelineOutput": "pipeline.pipeline", "plan_windows": "pipeline.periodic",
+    "set_temporal_context_layout": "models.temporal_context",
+    "TemporalContextLayout": "models.temporal_context",
 }
 __all__ = sorted(_EXPORTS)
 

@@ -22,6 +22,8 @@ AudioDriver = Literal["embedded", "sadtalker"]
 RelativeTo = Literal["first", "neutral"]
 Language = Literal["auto", "english", "acoustic"]
 DType = Literal["fp16", "bf16", "fp32"]
+MofaMode = Literal["auto", "keypoint", "hybrid"]  # = mofa_engine.pipeline.animate.MofaMode
+TemporalContext = Literal["reference", "trained"]  # = mofa_engine.models.temporal_context.TemporalContextLayout
 
 DRIVER = ("render", "landmarks")  # options of every command that runs a driver
 RENDER = ("render",)  # options that only matter when frames are rendered
@@ -56,6 +58,17 @@ class MofaOptions:
     cpu_offload: bool = _opt(False, "keep idle models on the CPU (diffusers model offload) to save GPU memory",
                              scope=RENDER)
     decode_chunk: int = _opt(8, "frames per VAE decode call", scope=RENDER)
+    mode: MofaMode = _opt("auto", "keypoint: the landmark adapter alone over the whole frame (one adapter per "
+                          "step); hybrid: it drives the face mask, the trajectory adapter the rest (held still or "
+                          "dragged); auto: keypoint unless --trajectory, --motion-brush or --landmark-mask",
+                          scope=RENDER, flag="--mofa-mode")
+    temporal_context: TemporalContext = _opt("reference", "which CLIP context SVD's temporal attention reads under "
+                                             "guidance: reference (the published MOFA-Video demo's numerics) or "
+                                             "trained (the layout the networks were trained with)", scope=RENDER)
+    checkpoint_every: int = _opt(5, "save the denoising state beside the output every this many steps (0 = never); "
+                                 "removed once the video is written", scope=RENDER, metavar="STEPS")
+    resume: bool = _opt(False, "continue a killed mofa render from the checkpoint beside its output (same inputs "
+                        "and options)", scope=RENDER)
 
 
 @dataclass(frozen=True)
@@ -129,6 +142,14 @@ class RenderOptions:
         _check(m.decode_chunk >= 1, f"--decode-chunk must be at least 1, got {m.decode_chunk}")
         for name, v in (("--landmark-scale", m.landmark_scale), ("--trajectory-scale", m.trajectory_scale)):
             _check(_finite(v) and 0 <= v <= 5, f"{name} must be between 0 and 5, got {v}")
+        _check(m.mode in ("auto", "keypoint", "hybrid"), f"--mofa-mode must be auto, keypoint or hybrid, got {m.mode!r}")
+        _check(m.temporal_context in ("reference", "trained"),
+               f"--temporal-context must be reference or trained, got {m.temporal_context!r}")
+        _check(isinstance(m.checkpoint_every, int) and 0 <= m.checkpoint_every <= 1000,
+               f"--checkpoint-every must be between 0 and 1000 steps, got {m.checkpoint_every}")
+        _check(m.mode != "keypoint" or self.engine == "warp" or (self.trajectory is None and m.landmark_mask is None),
+               "--mofa-mode keypoint runs the landmark adapter alone; --trajectory, --motion-brush and "
+               "--landmark-mask need --mofa-mode hybrid or auto")
         return self
 
 

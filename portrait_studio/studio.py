@@ -28,7 +28,7 @@ from . import media
 from .controls import MotionControls, load_controls
 from .drivers import Drive, DriverModels, Signal, check_signal, drive
 from .engines import Engine, ModelCache, check_cancel, select_engine
-from .errors import InputError
+from .errors import InputError, RenderCancelled
 from .options import RenderOptions
 from .portrait import Framing, Portrait, load_portrait
 from .progress import ProgressFn, no_progress
@@ -158,7 +158,19 @@ class Studio:
         if o.save_landmarks is not None:
             track.save(o.save_landmarks)
         # 3. render frames into a video-only temporary file, then mux the audio onto the output
-        frames = engine.frames(portrait, track, controls, progress, cancel)
+        state_path = resume_state_path(out)
+        try:
+            result = self._write(o, engine, out, state_path, portrait, track, controls, driven, progress, cancel)
+        except RenderCancelled:
+            remove_resume_state(state_path)  # a cancelled render leaves nothing behind
+            raise
+        remove_resume_state(state_path)  # the video is written: nothing left to resume
+        return result
+
+    def _write(self, o: RenderOptions, engine: Engine, out: Path, state_path: Path, portrait: Portrait,
+               track: LandmarkTrack, controls: MotionControls, driven: Drive, progress: ProgressFn,
+               cancel: threading.Event | None) -> RenderResult:
+        frames = engine.frames(portrait, track, controls, progress, cancel, state_path=state_path)
         height, width = portrait.image.shape[:2]
         with ExitStack() as stack:
             tmp_out = stack.enter_context(media.atomic_output(out))
@@ -182,6 +194,18 @@ class Studio:
         return RenderResult(path=out, engine=engine.name, num_frames=track.num_frames, fps=track.fps,
                             duration=driven.duration, width=width, height=height,
                             has_audio=driven.audio is not None)
+
+
+def resume_state_path(out: Path) -> Path:
+    """Where an engine keeps a render's resumable state: beside `out`, `<name>.resume.safetensors`."""
+    return out.with_name(out.name + ".resume.safetensors")
+
+
+def remove_resume_state(state_path: Path) -> None:
+    """Delete the resumable state and any temporary file a killed writer left beside it."""
+    state_path.unlink(missing_ok=True)
+    for stale in state_path.parent.glob(f".{state_path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
 
 
 class _DebugVideos:

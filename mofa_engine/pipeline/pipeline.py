@@ -38,6 +38,7 @@ from transformers import CLIPVisionModelWithProjection
 
 from mofa_engine.models.cmp import CMP
 from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.models.temporal_context import LAYOUTS, TemporalContextLayout, set_temporal_context_layout
 from mofa_engine.models.unet import MofaUNet
 
 from .conditioning import (
@@ -50,6 +51,7 @@ from .conditioning import (
     guidance_ramp,
     take_frames,
 )
+from .denoise_state import DenoiseState
 from .loading import ComponentLoadError, load_pretrained, load_svd_components
 from .motion_inputs import MotionInputsMixin
 from .periodic import Window, WindowMean, plan_windows
@@ -291,8 +293,10 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
         max_guidance_scale: float = 3.0,
         noise_aug_strength: float = 0.02,
         decode_chunk_size: int = 8,
+        temporal_context: TemporalContextLayout = "reference",
         generator: torch.Generator | None = None,
         latents: torch.Tensor | None = None,
+        resume_from: DenoiseState | None = None,
         output_type: Literal["pil", "np", "pt", "latent"] = "np",
         callback_on_step_end: Callable[..., dict] | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],  # noqa: B006 - diffusers' signature
@@ -321,7 +325,13 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
             noise_aug_strength: noise added to the image before VAE encoding (micro-conditioning ids
                 stay MOFA's constant [6, 128, 0.02]).
             decode_chunk_size: frames per VAE decode (8 in MOFA).
+            temporal_context: which CLIP context the temporal transformers of the UNet and both adapters
+                hand each row under CFG (`models.temporal_context`, spec §6.3b): "reference" reproduces the
+                published demo (diffusers 0.24), "trained" the layout the networks were trained with.
+                The same without CFG.
             generator, latents: RNG, or initial noise float `[1, N, 4, h, w]` (unscaled).
+            resume_from: continue from a saved `DenoiseState` (its latents replace the initial noise and
+                sampling starts at its step); same inputs and generator seed give the uninterrupted result.
             output_type: "np", "pt", "pil" or "latent" (then stream with `decode_latents_iter`).
             callback_on_step_end: `f(pipe, step, timestep, {"latents": ...}) -> dict` after each step
                 (progress; may return a replacement "latents").
@@ -356,7 +366,13 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
             latents,
         )
 
-        # 2. Call parameters and window plan
+        if temporal_context not in LAYOUTS:
+            raise ValueError(f"`temporal_context` must be one of {LAYOUTS}, got {temporal_context!r}")
+
+        # 2. Call parameters, temporal-context layout and window plan
+        for model in (self.unet, self.landmark_adapter, self.trajectory_adapter):
+            if model is not None:
+                set_temporal_context_layout(model, temporal_context)
         device, dtype = self._execution_device, self.unet.dtype
         do_cfg = max_guidance_scale > 1.0
         windows = plan_windows(num_frames, window_size)
@@ -401,14 +417,25 @@ class MofaPipeline(MotionInputsMixin, DiffusionPipeline):
         # 6. Initial latents for the whole clip, float32 [1,N,4,h,w]
         shape = (1, num_frames, self.vae.config.latent_channels, height // self.vae_scale_factor,
                  width // self.vae_scale_factor)
-        if latents is None:
-            latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
-        latents = latents.to(device=device, dtype=torch.float32) * self.scheduler.init_noise_sigma
+        first_step = 0
+        if resume_from is not None:
+            if resume_from.total_steps != num_inference_steps or tuple(resume_from.latents.shape) != shape:
+                raise ValueError(
+                    f"`resume_from` holds {resume_from.total_steps} steps of {list(resume_from.latents.shape)}, "
+                    f"this call has {num_inference_steps} steps of {list(shape)}"
+                )
+            first_step = resume_from.step
+            latents = resume_from.latents.to(device=device, dtype=torch.float32)
+            self.scheduler.set_begin_index(first_step)
+        else:
+            if latents is None:
+                latents = randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+            latents = latents.to(device=device, dtype=torch.float32) * self.scheduler.init_noise_sigma
 
         # 7. Denoising loop: every window at the same sigma, predictions averaged, one Euler step
         mean = WindowMean(windows, latents)
         self._num_timesteps = len(timesteps)
-        for i, t in enumerate(timesteps):
+        for i, t in enumerate(timesteps[first_step:], start=first_step):
             mean.reset()
             for window in windows:
                 mean.add(window, self._predict_window(window, t, latents, cond, do_cfg))

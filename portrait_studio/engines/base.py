@@ -6,6 +6,7 @@ import contextlib
 import logging
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any, Hashable, Protocol
 
 import numpy as np
@@ -25,7 +26,9 @@ class Engine(Protocol):
     `load` is called once before any frames (it may be slow: checkpoints), and again for every render
     (it must then return at once when nothing it depends on changed); `frames` yields uint8
     `[H, W, 3]` RGB frames one at a time, checking `cancel` at least once per frame (warp) or per
-    denoising step (mofa) and raising `RenderCancelled` when it is set.
+    denoising step (mofa) and raising `RenderCancelled` when it is set. `state_path` (beside the
+    output) is where an engine may keep resumable progress (mofa: its denoising checkpoint); the
+    Studio removes that file once the video is written or the render is cancelled.
     """
 
     name: str  # "warp" or "mofa"
@@ -36,7 +39,7 @@ class Engine(Protocol):
     def load(self, progress: ProgressFn) -> None: ...
 
     def frames(self, portrait: Portrait, track: LandmarkTrack, controls: MotionControls, progress: ProgressFn,
-               cancel: threading.Event | None) -> Iterator[np.ndarray]: ...
+               cancel: threading.Event | None, state_path: Path | None = None) -> Iterator[np.ndarray]: ...
 
 
 def check_cancel(cancel: threading.Event | None) -> None:

@@ -1,24 +1,10 @@
-"""The MOFA engine as the app runs it: checkpoints -> pipeline -> motion inputs -> streamed frames.
+"""The MOFA engine as the app runs it: checkpoints -> pipeline, options and files -> `animate_portrait`.
 
-`mofa_frames` loads the published networks from the checkpoint directory (SVD-xt-1-1, both
-adapters, CMP), turns the landmark track and the user's drags into what the sampler reads, runs
-`MofaPipeline` (periodic sampling over windows) and decodes the latents a chunk at a time.
-
-Inputs, per spec §2 and §6.4:
-* landmark flow: paper Eq. 2 hints of `track.points` (frame 0 = the portrait) densified by CMP,
-  kept on the latent grid (`flow[..., ::8, ::8]`, exact for the adapters): a clip costs
-  `T * 2 * H/8 * W/8` floats, never `T * 2 * H * W`;
-* pose images: drawn on demand for the frames of the window being denoised (never the whole clip);
-* trajectory flow: drags split by the motion brush, Eq. 4 hints, CMP, in-brush flow scaled by the
-  brush, the two groups combined (spec §2.3); no drag -> the trajectory adapter sees zero flow and
-  keeps everything outside the landmark mask still;
-* landmark mask: the user's `--landmark-mask` (photo coordinates, framed like the portrait), else the
-  head region (face, hair, neck) of the portrait thresholded at 0.5.
-
-Deviation from the reference (documented): the Hybrid demo samples every drag to 25 points and
-renders at most 25 frames. For a clip of T > 25 frames each drag is sampled to T points instead, so
-the drag spans the whole clip (frame t follows point t); for T <= 25 it is the reference's 25 points
-(truncated to the clip).
+`load_pipeline` loads the published networks from the checkpoint directory (SVD-xt-1-1, both
+adapters, CMP) once per (directory, dtype); `mofa_frames` maps the render options, the landmark
+track, the user's drags, motion brush and `--landmark-mask` (framed like the portrait) onto one call
+of `mofa_engine.pipeline.animate.animate_portrait`, which owns the MOFA algorithm (modes, motion hints, CMP,
+default landmark mask, periodic sampling, denoising checkpoints, streamed decode).
 """
 
 from __future__ import annotations
@@ -26,36 +12,31 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from landmark_drivers import LandmarkTrack
-from mofa_engine.models.cmp import CMP, CMPCheckpointError, CMPImageFeatures
+from mofa_engine.models.cmp import CMP, CMPCheckpointError
 from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
+from mofa_engine.pipeline.animate import AnimationCancelled, PortraitMotion, animate_portrait
+from mofa_engine.pipeline.denoise_state import StaleCheckpointError
 from mofa_engine.pipeline.loading import ComponentLoadError, load_pretrained
-from mofa_engine.pipeline.periodic import plan_windows
 from mofa_engine.pipeline.pipeline import MofaPipeline
-from mofa_engine.pipeline.pose_image import draw_pose_images
-from mofa_engine.regions import face_region_mask
-from mofa_engine.sparse_flow import CMP_SIZE
-from mofa_engine.trajectories import MODEL_LENGTH, brush_to_grid, combine_brush_flows, grid_trajectories
 
 from ..ckpts import MOFA_FILES, check_ckpts, default_ckpt_dir
 from ..controls import MotionControls, framed_mask
-from ..errors import InputError, MissingCheckpointsError
+from ..errors import InputError, MissingCheckpointsError, RenderCancelled
 from ..options import MofaOptions, RenderOptions
 from ..portrait import Portrait
 from ..progress import ProgressFn, no_progress
-from .base import ModelCache, check_cancel
+from .base import ModelCache
 
 logger = logging.getLogger(__name__)
 
-CMP_CHUNK = 8  # hint maps per CMP call
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
 
 
@@ -148,134 +129,21 @@ def _one_line(exc: BaseException, limit: int = 400) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- inputs
-def landmark_mask(options: RenderOptions, portrait: Portrait, reference: np.ndarray) -> torch.Tensor:
-    """Where the landmark adapter drives (1) and the trajectory adapter holds (0): float `[1, 1, H, W]` in [0, 1].
+def portrait_motion(options: RenderOptions, portrait: Portrait, track: LandmarkTrack,
+                    controls: MotionControls) -> PortraitMotion:
+    """The landmark track, drags, brush and `--landmark-mask` (framed like the portrait) in output pixels.
 
-    `--landmark-mask` is in the photo's pixels (white = landmark adapter) and is framed like the
-    portrait; grey values blend the two adapters. Default: the head region of `reference` (68 landmarks
-    in output pixels), thresholded at 0.5.
+    The user's mask is in the photo's pixels (white = landmark adapter; grey values blend the two
+    adapters); without one the engine uses the head region of `track.reference`.
     """
-    height, width = portrait.image.shape[:2]
     path = options.mofa.landmark_mask
-    if path is None:
-        mask = face_region_mask(reference, height, width, threshold=0.5)
-    else:
-        mask = framed_mask(Path(path), portrait.framing)
-    return torch.from_numpy(np.ascontiguousarray(mask, dtype=np.float32))[None, None]  # [H,W] -> [1,1,H,W]
-
-
-class DragHints:
-    """Eq. 4 sparse hints of one group of drags on the CMP grid, made for any frames on demand.
-
-    paths: float64 `[K, L, 2]` drags on the grid (`grid_trajectories`: truncated, then PCHIP to L
-    points, point t belongs to frame t). For frame t the flow holds, at each start pixel
-    `(int(y0), int(x0))`, the sum of `int64(point_t - start)` of the drags starting there, and the mask
-    their count (both channels); equal to `trajectory_sparse_flow`'s rows, one chunk at a time.
-    """
-
-    def __init__(self, paths: np.ndarray, size: int = CMP_SIZE) -> None:
-        paths = np.asarray(paths, dtype=np.float64)
-        if paths.ndim != 3 or paths.shape[0] < 1 or paths.shape[2] != 2:
-            raise ValueError(f"paths must be [K>=1, L, 2], got {paths.shape}")
-        self.size, self.length = size, paths.shape[1]
-        cols, rows = paths[:, 0, 0].astype(np.int64), paths[:, 0, 1].astype(np.int64)
-        self._pixel = torch.from_numpy(rows * size + cols)  # [K] flat start pixels
-        disp = (paths[:, 1:] - paths[:, :1]).astype(np.int64).astype(np.float32)  # [K,L-1,2], truncated
-        self._disp = torch.from_numpy(disp)
-        self._mask = torch.zeros(2, size * size).index_add_(1, self._pixel, torch.ones(2, len(paths)))
-
-    def flow(self, frames: torch.Tensor) -> torch.Tensor:
-        """float32 `[n, 2, S, S]` hints for clip frames `frames` (LongTensor, 1..L-1)."""
-        rows = self._disp[:, frames.cpu() - 1].permute(1, 2, 0)  # [K,n,2] -> [n,2,K]
-        out = torch.zeros(len(frames), 2, self.size * self.size).index_add_(2, self._pixel, rows)
-        return out.view(len(frames), 2, self.size, self.size)  # [n,2,S*S] -> [n,2,S,S]
-
-    def mask(self, frames: torch.Tensor) -> torch.Tensor:
-        """float32 `[n, 2, S, S]`: the number of drags starting at each pixel (the same for every frame)."""
-        return self._mask.view(1, 2, self.size, self.size).expand(len(frames), -1, -1, -1)
-
-
-def drag_groups(controls: MotionControls, height: int, width: int, num_frames: int,
-                size: int = CMP_SIZE) -> "DragGroups":
-    """(in-brush hints, out-of-brush hints, brush on the grid 0..255) of the user's drags (spec §2.3).
-
-    Drags are sampled to `max(25, num_frames)` points (the reference's 25; more for longer clips, see
-    the module docstring). A drag is in the brush iff the grid brush is exactly 255 at its start.
-    """
-    length = max(MODEL_LENGTH, num_frames)
-    paths = grid_trajectories(controls.trajectories or [], height, width, length, size)
-    brush = brush_to_grid(controls.brush, height, width, size) if controls.brush is not None else None
-    inside = [brush is not None and brush[int(p[0, 1]), int(p[0, 0])] == 255 for p in paths]
-    groups = [[p for p, flag in zip(paths, inside, strict=True) if flag == want] for want in (True, False)]
-    hints = [DragHints(np.stack(g), size) if g else None for g in groups]
-    return hints[0], hints[1], brush
-
-
-def _grid_weight(brush_grid: np.ndarray, height: int, width: int, step: int) -> torch.Tensor:
-    """`brush384 / 255` nearest-upsampled like the flows and picked on their grid: float32 `[h, w]`."""
-    weight = torch.from_numpy(np.ascontiguousarray(brush_grid, dtype=np.float32))[None, None] / 255.0
-    return F.interpolate(weight, size=(height, width), mode="nearest")[0, 0, ::step, ::step]
-
-
-class _FlowProgress:
-    """Reports CMP work as one "flow" stage over several densifications."""
-
-    def __init__(self, progress: ProgressFn, parts: int, frames: int) -> None:
-        self.progress, self.total, self.frames, self.offset = progress, parts * frames, frames, 0
-
-    def part(self) -> Callable[[int, int], None]:
-        offset, self.offset = self.offset, self.offset + self.frames
-        return lambda done, _total: self.progress("flow", offset + done, self.total)
-
-
-DragGroups = tuple[DragHints | None, DragHints | None, np.ndarray | None]  # what `drag_groups` returns
-
-
-@torch.no_grad()
-def trajectory_flow(pipe: MofaPipeline, image: torch.Tensor, groups: DragGroups, num_frames: int,
-                    features: CMPImageFeatures, report: _FlowProgress | None = None) -> torch.Tensor | None:
-    """The dense drag flow frame 0 -> t on the latent grid, float `[1, T-1, 2, H/8, W/8]` (image pixels).
-
-    image: float `[1, 3, H, W]` in [0, 1] on the CMP's device; groups: `drag_groups(...)` for this clip;
-    features: the image's CMP features. Returns None without drags (the pipeline then gives the
-    trajectory adapter zero flow).
-    """
-    inside, outside, brush = groups
-    if inside is None and outside is None:
-        return None
-    height, width = image.shape[-2:]
-    step = pipe.vae_scale_factor
-    flows = []
-    for hints in (inside, outside):
-        if hints is None:  # a group without drags: zero flow (spec §2.3)
-            flows.append(torch.zeros(1, num_frames - 1, 2, height // step, width // step, device=image.device))
-            continue
-        part = report.part() if report is not None else None
-        flows.append(pipe.prepare_dense_flow(image, hints.flow, hints.mask, num_frames, CMP_CHUNK,
-                                             features=features, progress=part).float())
-    flow_in, flow_out = flows
-    if inside is not None:  # the in-brush flow fades out with the (resized, fractional) brush
-        flow_in = flow_in * _grid_weight(brush, height, width, step).to(flow_in.device)
-    return combine_brush_flows(flow_in, flow_out)
-
-
-def motion_flows(pipe: MofaPipeline, image: torch.Tensor, track: LandmarkTrack, controls: MotionControls,
-                 progress: ProgressFn = no_progress) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """(landmark flow, drag flow or None), float `[1, T-1, 2, H/8, W/8]` on the CPU, from `pipe.cmp`.
-
-    CMP's image encoder runs once for the clip; its decoder a chunk of frames at a time. The clip-long
-    flows wait on the CPU (T * 2 * H/8 * W/8 floats each); the sampler moves a window at a time.
-    image: float `[1, 3, H, W]` in [0, 1] on the CMP's device.
-    """
-    height, width = image.shape[-2:]
-    num_frames = track.num_frames
-    features = pipe.cmp.image_features(image, (CMP_SIZE, CMP_SIZE))
-    groups = drag_groups(controls, height, width, num_frames) if controls.trajectories else (None, None, None)
-    report = _FlowProgress(progress, 1 + sum(g is not None for g in groups[:2]), num_frames - 1)
-    landmark_flow = pipe.prepare_landmark_flow(image, np.asarray(track.points, np.float32), CMP_CHUNK,
-                                               grid_size=CMP_SIZE, features=features, progress=report.part())
-    drag_flow = trajectory_flow(pipe, image, groups, num_frames, features, report)
-    return landmark_flow.cpu(), (drag_flow.cpu() if drag_flow is not None else None)
+    return PortraitMotion(
+        points=np.asarray(track.points, np.float32),
+        reference=np.asarray(track.reference, np.float32),
+        trajectories=tuple(controls.trajectories or ()),
+        brush=controls.brush,
+        landmark_mask=None if path is None else framed_mask(Path(path), portrait.framing),
+    )
 
 
 # ---------------------------------------------------------------------------------------------- frames
@@ -291,8 +159,8 @@ def load_mofa(options: RenderOptions, progress: ProgressFn = no_progress) -> Mof
 
 def mofa_frames(options: RenderOptions, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
                 progress: ProgressFn = no_progress, pipe: MofaPipeline | None = None,
-                cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
-    """uint8 `[H, W, 3]` RGB frames of the MOFA engine, one per landmark frame.
+                cancel: threading.Event | None = None, state_path: Path | None = None) -> Iterator[np.ndarray]:
+    """uint8 `[H, W, 3]` RGB frames of the MOFA engine, one per landmark frame (`animate_portrait`).
 
     Checkpoints load and every motion input is computed when this is called (so a bad checkpoint fails
     before any output is opened); denoising runs when the first frame is asked for, and frames are
@@ -305,63 +173,41 @@ def mofa_frames(options: RenderOptions, portrait: Portrait, track: LandmarkTrack
         controls: drags (output pixels) and motion brush.
         pipe: a pipeline from `load_mofa` (loaded here when None).
         cancel: checked after every denoising step and before every decoded chunk (RenderCancelled).
+        state_path: where the denoising state is saved every `--checkpoint-every` steps (and read with
+            `--resume`); the caller removes it once the video is written. None: no checkpoints.
+
+    Raises:
+        InputError: `--resume` found a checkpoint of another render (or an unreadable one).
     """
-    height, width = portrait.image.shape[:2]
-    if height % 64 or width % 64:
-        raise ValueError(f"the mofa engine needs sides that are multiples of 64, got {width}x{height}")
-    num_frames = track.num_frames
-    if num_frames < 2:  # a single frame is the portrait itself
-        return iter([np.ascontiguousarray(portrait.image)])
     mofa = options.mofa
-    device, dtype = resolve_device(mofa)
-    mask = landmark_mask(options, portrait, track.reference)
+    device, _ = resolve_device(mofa)
+    motion = portrait_motion(options, portrait, track, controls)
     pipe = pipe if pipe is not None else load_mofa(options, progress)
-    offload = mofa.cpu_offload and device.type == "cuda"
-    if mofa.cpu_offload and not offload:
+    if mofa.cpu_offload and device.type != "cuda":
         logger.info("mofa: --cpu-offload applies to CUDA devices only; ignored on %s", device)
-    if offload:
-        pipe.cmp.to(device)  # the rest moves under diffusers' model offload, after the flows
-    else:
-        pipe.to(device)
-
-    image = torch.tensor(portrait.image).permute(2, 0, 1)[None].float().div(255).to(device)  # [H,W,3] -> [1,3,H,W]
-    landmark_flow, drag_flow = motion_flows(pipe, image, track, controls, progress)
-    if offload:  # CMP is done: hand every network to diffusers' model offload
-        pipe.cmp.to("cpu")
-        pipe.enable_model_cpu_offload(device=device)
-    points = np.asarray(track.points, np.float32)
-
-    def pose_images(frames: torch.Tensor) -> torch.Tensor:  # clip frames -> [n,3,H,W] in [0,1]
-        return draw_pose_images(points[frames.cpu().numpy()], height, width)
-
-    def on_step_end(_pipe, step, _t, tensors):
-        progress("denoise", step + 1, mofa.steps)
-        check_cancel(cancel)
-        return {}
-
-    windows = plan_windows(num_frames, mofa.window)
-    logger.info("mofa: %d frames at %dx%d on %s (%s), %d window(s) of %d, %d steps%s", num_frames, width, height,
-                device, str(dtype).removeprefix("torch."), len(windows), windows[0].num_frames, mofa.steps,
-                ", drags" if drag_flow is not None else "")
-    call = dict(
-        image=image, landmark_flow=landmark_flow, pose_images=pose_images, landmark_mask=mask,
-        trajectory_flow=drag_flow, landmark_scale=mofa.landmark_scale, trajectory_scale=mofa.trajectory_scale,
-        height=height, width=width, num_frames=num_frames, window_size=mofa.window,
-        num_inference_steps=mofa.steps, min_guidance_scale=mofa.guidance_min, max_guidance_scale=mofa.guidance_max,
-        decode_chunk_size=mofa.decode_chunk, generator=torch.Generator("cpu").manual_seed(options.seed),
-        output_type="latent", callback_on_step_end=on_step_end,
-    )
-    return _stream(pipe, call, mofa.decode_chunk, cancel)
+    if mofa.resume and state_path is not None and not state_path.is_file():
+        logger.warning("mofa: --resume found no checkpoint beside the output; rendering from the start")
+    checkpoint = state_path if state_path is not None and (mofa.checkpoint_every > 0 or mofa.resume) else None
+    try:
+        frames = animate_portrait(
+            pipe, portrait.image, motion, mode=mofa.mode, num_inference_steps=mofa.steps,
+            min_guidance_scale=mofa.guidance_min, max_guidance_scale=mofa.guidance_max,
+            landmark_scale=mofa.landmark_scale, trajectory_scale=mofa.trajectory_scale, window_size=mofa.window,
+            decode_chunk_size=mofa.decode_chunk, temporal_context=mofa.temporal_context, seed=options.seed,
+            device=device, cpu_offload=mofa.cpu_offload, progress=progress, cancel=cancel,
+            checkpoint_path=checkpoint, checkpoint_every=mofa.checkpoint_every or mofa.steps, resume=mofa.resume,
+        )
+    except StaleCheckpointError as exc:
+        raise InputError(f"--resume: {exc}; delete it or render without --resume") from None
+    return _cancellable(frames)
 
 
-def _stream(pipe: MofaPipeline, call: dict, decode_chunk: int,
-            cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
-    """Denoise (on the first `next`), then decode and yield frames one chunk at a time."""
-    check_cancel(cancel)
-    latents = pipe(**call).frames  # [1,T,4,h,w]
-    for chunk in pipe.decode_latents_iter(latents, decode_chunk):  # uint8 [n,H,W,3]
-        check_cancel(cancel)
-        yield from chunk
+def _cancellable(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """The engine's frames, its cancellation reported as the app's RenderCancelled."""
+    try:
+        yield from frames
+    except AnimationCancelled:
+        raise RenderCancelled("the render was cancelled") from None
 
 
 class MofaEngine:
@@ -387,7 +233,8 @@ class MofaEngine:
         self.pipe = self.cache.get("mofa", key, lambda: load_pipeline(self.root, self.dtype, progress))
 
     def frames(self, portrait: Portrait, track: LandmarkTrack, controls: MotionControls, progress: ProgressFn,
-               cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
+               cancel: threading.Event | None = None, state_path: Path | None = None) -> Iterator[np.ndarray]:
         if self.pipe is None:
             self.load(progress)
-        return mofa_frames(self.options, portrait, track, controls, progress, pipe=self.pipe, cancel=cancel)
+        return mofa_frames(self.options, portrait, track, controls, progress, pipe=self.pipe, cancel=cancel,
+                           state_path=state_path)

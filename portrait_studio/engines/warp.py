@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
@@ -26,8 +27,9 @@ class WarpEngine:
         """Nothing to load: the warp engine needs no weights."""
 
     def frames(self, portrait: Portrait, track: LandmarkTrack, controls: MotionControls, progress: ProgressFn,
-               cancel: threading.Event | None = None) -> Iterator[np.ndarray]:
-        """uint8 [H, W, 3] RGB frames, made as they are consumed; `cancel` is checked before each."""
+               cancel: threading.Event | None = None, state_path: Path | None = None) -> Iterator[np.ndarray]:
+        """uint8 [H, W, 3] RGB frames, made as they are consumed; `cancel` is checked before each.
+        Nothing to resume (`state_path` is unused): a warp render is cheap to redo."""
         return warp_frames(portrait, track, controls, cancel)
 
 

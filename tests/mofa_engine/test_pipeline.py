@@ -19,6 +19,7 @@ from mofa_engine.pipeline.periodic import plan_windows
 from mofa_engine.sparse_flow import keypoint_sparse_flow_384
 from mofa_engine.pipeline.pipeline import MofaPipeline, MofaPipelineOutput
 from mofa_engine.models.unet import MofaUNet
+from mofa_engine.models.temporal_context import temporal_context_layout
 from tests.conftest import FIXTURES
 from tests.mofa_engine.tiny_configs import TINY_SHARED_UNET_KWARGS, tiny_landmark_adapter, tiny_trajectory_adapter
 
@@ -179,6 +180,26 @@ def test_cfg_off_runs_a_batch_of_one():
     pipe = tiny_pipeline(trajectory=False, unet=RecordingUNet())
     pipe(**tiny_inputs(3), max_guidance_scale=1.0, output_type="latent")
     assert pipe.unet.calls[0]["sample"].shape[0] == 1
+
+
+def test_temporal_context_layout_reaches_the_unet_and_both_adapters(pipe):
+    """CFG (batch 2): `reference` (default) and `trained` give different latents and set every network;
+    without CFG (batch 1) they agree exactly."""
+    def latents(layout=None, **extra):
+        kwargs = {} if layout is None else {"temporal_context": layout}
+        return pipe(**tiny_inputs(3), landmark_mask=face_mask(), output_type="latent", **kwargs, **extra).frames
+
+    trained = latents("trained")
+    for model in (pipe.unet, pipe.landmark_adapter, pipe.trajectory_adapter):
+        assert temporal_context_layout(model) == "trained"
+    default = latents()
+    for model in (pipe.unet, pipe.landmark_adapter, pipe.trajectory_adapter):
+        assert temporal_context_layout(model) == "reference"
+    torch.testing.assert_close(latents("reference"), default, rtol=0, atol=0)
+    assert float((default - trained).norm() / trained.norm()) > 1e-3
+    assert torch.equal(latents("reference", max_guidance_scale=1.0), latents("trained", max_guidance_scale=1.0))
+    with pytest.raises(ValueError, match="temporal_context"):
+        latents("fixed")
 
 
 # ---------------------------------------------------------------- hybrid control

@@ -13,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from mofa_engine.models.cmp import CMP
 from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
 from mofa_engine.models.motion_field_adapter import MotionFieldAdapter
 
@@ -34,6 +35,24 @@ TINY_ADAPTER_CONFIG: dict = {
     "encoder_attention_heads": (2, 4, 4, 4),
     "conditioning_embedding_out_channels": (8, 8, 8, 16),
 }
+
+# A ~30 k parameter CMP: 1 block per ResNet stage, a narrow decoder, 9 flow bins.
+TINY_CMP: dict = {"layers": (1, 1, 1, 1), "base_width": 8, "img_enc_dim": 16, "sparse_enc_dim": 8,
+                  "decoder_width": 16, "nbins": 9}
+
+# 68 iBUG points of a plausible frontal face, in units of the image side
+FRONTAL_FACE_68: list[list[float]] = [
+    [0.27, 0.36], [0.27, 0.43], [0.28, 0.50], [0.29, 0.57], [0.32, 0.63], [0.36, 0.68], [0.41, 0.72],
+    [0.46, 0.75], [0.51, 0.76], [0.56, 0.75], [0.61, 0.72], [0.66, 0.68], [0.69, 0.63], [0.72, 0.57],
+    [0.73, 0.50], [0.74, 0.43], [0.74, 0.36], [0.32, 0.31], [0.35, 0.29], [0.39, 0.29], [0.43, 0.30],
+    [0.46, 0.31], [0.56, 0.31], [0.59, 0.30], [0.63, 0.29], [0.67, 0.29], [0.70, 0.31], [0.51, 0.36],
+    [0.51, 0.41], [0.51, 0.45], [0.51, 0.49], [0.47, 0.52], [0.49, 0.53], [0.51, 0.54], [0.53, 0.53],
+    [0.55, 0.52], [0.36, 0.37], [0.39, 0.35], [0.42, 0.35], [0.45, 0.37], [0.42, 0.38], [0.39, 0.38],
+    [0.57, 0.37], [0.60, 0.35], [0.63, 0.35], [0.66, 0.37], [0.63, 0.38], [0.60, 0.38], [0.44, 0.61],
+    [0.47, 0.59], [0.49, 0.58], [0.51, 0.59], [0.53, 0.58], [0.55, 0.59], [0.58, 0.61], [0.55, 0.63],
+    [0.53, 0.64], [0.51, 0.64], [0.49, 0.64], [0.47, 0.63], [0.45, 0.61], [0.49, 0.60], [0.51, 0.60],
+    [0.53, 0.60], [0.57, 0.61], [0.53, 0.62], [0.51, 0.62], [0.49, 0.62],
+]
 
 TINY_LANDMARK_EXTRA: dict = {
     "landmark_embedding_out_channels": (8, 8, 8, 16),
@@ -106,3 +125,9 @@ def randomize_batchnorm_(model: nn.Module, generator: torch.Generator) -> nn.Mod
                 m.running_var.copy_(torch.rand(m.running_var.shape, generator=generator) + 0.5)
                 m.num_batches_tracked.fill_(7)
     return model
+
+
+def tiny_cmp(seed: int = 0) -> CMP:
+    """A ~30 k parameter CMP with random weights and BN statistics, in eval mode."""
+    torch.manual_seed(seed)
+    return randomize_batchnorm_(CMP(**TINY_CMP), torch.Generator().manual_seed(seed)).eval()

@@ -22,20 +22,23 @@ from safetensors.torch import load_file, save_file
 
 from landmark_drivers import LandmarkTrack
 from mofa_engine.models.cmp import CMP, CMPCheckpointError, infer_config
+from mofa_engine.models.flow_adapter import TrajectoryAdapter
 from mofa_engine.pipeline.pipeline import MofaPipeline
 from mofa_engine.pipeline.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import flow_from_grid, keypoint_sparse_flow_384
 from mofa_engine.trajectories import (
-    brush_to_grid, combine_brush_flows, grid_trajectories, scale_in_brush_flow, trajectory_sparse_flow,
+    brush_to_grid, combine_brush_flows, scale_in_brush_flow, trajectory_sparse_flow,
 )
 from portrait_studio import cli
 from portrait_studio.ckpts import CMP_CKPT, SVD, load_manifest
 from portrait_studio.errors import InputError
-from portrait_studio.engines.mofa import DragHints, drag_groups, load_pipeline, mofa_frames, resolve_device
+from portrait_studio.engines.mofa import load_pipeline, mofa_frames, resolve_device
 from portrait_studio.options import MofaOptions, RenderOptions
 from portrait_studio.portrait import Framing
 from portrait_studio.controls import MotionControls, load_controls
+
+from tests.mofa_engine.tiny_configs import FRONTAL_FACE_68
 
 from .media_utils import probe_video, read_frames
 from .tiny_mofa_tree import TINY_CMP, write_tiny_tree
@@ -114,10 +117,11 @@ def framing() -> Framing:
 
 # ------------------------------------------------------------------------------ end to end through the CLI
 def test_long_clip_renders_with_periodic_sampling(tmp_path, monkeypatch, tree, photo, speech):
-    """1.2 s at 25 fps = 30 frames, windows of 14: 4 windows, a real mp4 with AAC, inputs per spec §2."""
+    """Hybrid, 1.2 s at 25 fps = 30 frames, windows of 14: 4 windows, a real mp4 with AAC, inputs per spec §2."""
     spy = Spy(monkeypatch)
     lm = tmp_path / "lm.npz"
-    code, out = render(tmp_path, tree, photo, speech[1.2], "--steps", "2", "--save-landmarks", lm)
+    code, out = render(tmp_path, tree, photo, speech[1.2], "--steps", "2", "--save-landmarks", lm,
+                       "--mofa-mode", "hybrid")
     assert code == 0
     p = probe_video(out)
     assert (p.video_codec, p.audio_codec, p.width, p.height) == ("h264", "aac", SIZE, SIZE)
@@ -147,6 +151,31 @@ def test_long_clip_renders_with_periodic_sampling(tmp_path, monkeypatch, tree, p
     assert kw["trajectory_flow"] is None
     assert spy.trajectory_flows and all(not f.any() for f in spy.trajectory_flows)
     torch.testing.assert_close(image[0].permute(1, 2, 0), torch.tensor(framed_photo(photo)).float() / 255)
+
+
+def test_landmark_only_clip_runs_keypoint_mode_by_default(tmp_path, monkeypatch, tree, photo, speech):
+    """auto without drags, brush or mask = Keypoint: the landmark adapter alone over the whole frame, one
+    adapter per window step (no trajectory adapter, no mask), with periodic sampling."""
+    spy = Spy(monkeypatch)
+    calls = []
+    monkeypatch.setattr(TrajectoryAdapter, "forward", lambda *a, **kw: calls.append(1) or pytest.fail("ran"))
+    code, out = render(tmp_path, tree, photo, speech[0.8], "--steps", "2", "--temporal-context", "trained")
+    assert code == 0 and probe_video(out).frames == 20
+    (call,) = spy.calls
+    kw = call["kwargs"]
+    assert kw["landmark_mask"] is None and kw["trajectory_flow"] is None and not calls
+    assert call["windows"] == [(1, 14), (7, 20)] and kw["temporal_context"] == "trained"
+    code, out = render(tmp_path, tree, photo, speech[0.8], "--steps", "1", "--mofa-mode", "hybrid", name="h.mp4")
+    assert code == 0 and len(spy.calls) == 2 and spy.calls[1]["kwargs"]["landmark_mask"] is not None
+    assert spy.calls[1]["kwargs"]["temporal_context"] == "reference"  # the default
+
+
+def test_keypoint_mode_refuses_background_controls(tmp_path, capsys, tree, photo, speech):
+    traj = tmp_path / "drag.json"
+    traj.write_text(json.dumps({"trajectories": [[[20, 110], [44, 124]]]}))
+    code, out = render(tmp_path, tree, photo, speech[0.4], "--mofa-mode", "keypoint", "--trajectory", traj)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and err == [err[0]] and err[0].startswith("error: --mofa-mode keypoint") and not out.exists()
 
 
 def framed_photo(photo) -> np.ndarray:
@@ -296,19 +325,7 @@ class _Portrait:
         self.image, self.framing, self.face = image, framing, None
 
 
-# 68 iBUG points of a plausible frontal face, in units of the image side
-REFERENCE_68 = json.dumps([
-    [0.27, 0.36], [0.27, 0.43], [0.28, 0.50], [0.29, 0.57], [0.32, 0.63], [0.36, 0.68], [0.41, 0.72],
-    [0.46, 0.75], [0.51, 0.76], [0.56, 0.75], [0.61, 0.72], [0.66, 0.68], [0.69, 0.63], [0.72, 0.57],
-    [0.73, 0.50], [0.74, 0.43], [0.74, 0.36], [0.32, 0.31], [0.35, 0.29], [0.39, 0.29], [0.43, 0.30],
-    [0.46, 0.31], [0.56, 0.31], [0.59, 0.30], [0.63, 0.29], [0.67, 0.29], [0.70, 0.31], [0.51, 0.36],
-    [0.51, 0.41], [0.51, 0.45], [0.51, 0.49], [0.47, 0.52], [0.49, 0.53], [0.51, 0.54], [0.53, 0.53],
-    [0.55, 0.52], [0.36, 0.37], [0.39, 0.35], [0.42, 0.35], [0.45, 0.37], [0.42, 0.38], [0.39, 0.38],
-    [0.57, 0.37], [0.60, 0.35], [0.63, 0.35], [0.66, 0.37], [0.63, 0.38], [0.60, 0.38], [0.44, 0.61],
-    [0.47, 0.59], [0.49, 0.58], [0.51, 0.59], [0.53, 0.58], [0.55, 0.59], [0.58, 0.61], [0.55, 0.63],
-    [0.53, 0.64], [0.51, 0.64], [0.49, 0.64], [0.47, 0.63], [0.45, 0.61], [0.49, 0.60], [0.51, 0.60],
-    [0.53, 0.60], [0.57, 0.61], [0.53, 0.62], [0.51, 0.62], [0.49, 0.62],
-])
+REFERENCE_68 = json.dumps(FRONTAL_FACE_68)  # a plausible frontal face, in units of the image side
 
 
 def test_device_and_dtype(caplog):
@@ -324,27 +341,6 @@ def test_device_and_dtype(caplog):
 
 
 # ------------------------------------------------------------------------------ drags and CMP sizes
-def test_drag_hints_equal_the_reference_sparse_flows_and_span_long_clips():
-    rng = np.random.default_rng(0)
-    drags = [rng.uniform(0, 63, size=(n, 2)) for n in (1, 2, 4, 3)] + [np.array([[10.0, 10.0], [40.0, 50.0]])] * 2
-    brush = np.zeros((SIZE, SIZE), bool)
-    brush[:32] = True
-    inside, outside, _ = drag_groups(MotionControls(drags, brush), SIZE, SIZE, num_frames=25)
-    ref = trajectory_sparse_flow(drags, brush, SIZE, SIZE)  # in-flow, in-mask, out-flow, out-mask at 25 points
-    frames = torch.arange(1, 25)
-    for hints, flow, mask in ((inside, ref[0], ref[1]), (outside, ref[2], ref[3])):
-        assert torch.equal(hints.flow(frames), flow) and torch.equal(hints.mask(frames), mask)
-    # a 60-frame clip: every drag is sampled to 60 points, so frame 59 holds its end
-    _, long_out, _ = drag_groups(MotionControls(drags[4:5]), SIZE, SIZE, num_frames=60)
-    (path,) = grid_trajectories(drags[4:5], SIZE, SIZE, 60)
-    hint = long_out.flow(torch.tensor([59]))
-    start = (int(path[0, 1]), int(path[0, 0]))
-    assert hint[0, :, start[0], start[1]].tolist() == np.trunc(path[-1] - path[0]).tolist() == [180.0, 240.0]
-    assert long_out.length == 60
-    with pytest.raises(ValueError, match="paths"):
-        DragHints(np.zeros((0, 25, 2)))
-
-
 def test_cmp_size_is_read_off_the_checkpoint(tree):
     published = {k[len("module."):]: torch.empty(v, device="meta") for k, v in load_manifest("cmp").items()}
     with torch.device("meta"):

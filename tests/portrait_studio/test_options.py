@@ -64,3 +64,35 @@ def test_every_field_is_an_option_except_the_nested_mofa_settings():
     names = {s.name for s in option_specs()}
     fields = {f.name for cls in (RenderOptions, MofaOptions) for f in dataclasses.fields(cls)}
     assert fields - names == {"mofa"}
+
+
+def test_mofa_mode_layout_and_checkpoint_options_come_from_the_dataclass(tmp_path):
+    """Issue #13: --mofa-mode, --temporal-context, --checkpoint-every and --resume are MofaOptions fields;
+    their choices are the engine's own."""
+    from typing import get_args
+
+    from mofa_engine.pipeline.animate import MofaMode
+    from mofa_engine.models.temporal_context import TemporalContextLayout
+
+    specs = {s.flag: s for s in option_specs()}
+    assert specs["--mofa-mode"].choices == get_args(MofaMode) and specs["--mofa-mode"].default == "auto"
+    assert specs["--temporal-context"].choices == get_args(TemporalContextLayout)
+    assert specs["--temporal-context"].default == "reference"
+    assert specs["--resume"].kind is bool and specs["--checkpoint-every"].default == 5
+    parser, _ = _subparser("render")
+    args = parser.parse_args(["render", "--image", "p.png", "-o", "o.mp4", "--mofa-mode", "keypoint",
+                              "--temporal-context", "trained", "--resume", "--checkpoint-every", "3"])
+    assert _options(args, "render").mofa == MofaOptions(mode="keypoint", temporal_context="trained", resume=True,
+                                                        checkpoint_every=3)
+
+    traj = tmp_path / "t.json"
+    traj.write_text('{"trajectories": []}')
+    keypoint = MofaOptions(mode="keypoint")
+    with pytest.raises(InputError, match="--mofa-mode keypoint runs the landmark adapter alone"):
+        RenderOptions(engine="mofa", trajectory=traj, mofa=keypoint).validate()
+    RenderOptions(engine="warp", trajectory=traj, mofa=keypoint).validate()  # mofa settings do not apply
+    for bad, message in ((MofaOptions(mode="traj"), "--mofa-mode"),
+                         (MofaOptions(temporal_context="fixed"), "--temporal-context"),
+                         (MofaOptions(checkpoint_every=-1), "--checkpoint-every")):
+        with pytest.raises(InputError, match=message):
+            RenderOptions(mofa=bad).validate()

@@ -27,8 +27,8 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection
 from mofa_engine.models.cmp import CMP
 from portrait_studio.ckpts import CMP_CKPT, SVD
 from tests.conftest import FIXTURES
-from tests.mofa_engine.tiny_configs import (TINY_SHARED_UNET_KWARGS, randomize_batchnorm_, tiny_landmark_adapter,
-                                           tiny_trajectory_adapter)
+from tests.mofa_engine.tiny_configs import (TINY_CMP, TINY_SHARED_UNET_KWARGS, tiny_cmp,  # noqa: F401 (re-exported)
+                                           tiny_landmark_adapter, tiny_trajectory_adapter)
 
 TINY_UNET = {**TINY_SHARED_UNET_KWARGS, "num_attention_heads": (2, 4, 4, 4), "sample_size": 8, "num_frames": 14}
 TINY_VAE = {"block_out_channels": [32, 32, 32, 32], "down_block_types": ["DownEncoderBlock2D"] * 4,
@@ -36,8 +36,6 @@ TINY_VAE = {"block_out_channels": [32, 32, 32, 32], "down_block_types": ["DownEn
 TINY_CLIP = {"hidden_size": 32, "projection_dim": TINY_SHARED_UNET_KWARGS["cross_attention_dim"],
              "num_hidden_layers": 1, "num_attention_heads": 2, "intermediate_size": 37, "image_size": 224,
              "patch_size": 32}
-TINY_CMP = {"layers": (1, 1, 1, 1), "base_width": 8, "img_enc_dim": 16, "sparse_enc_dim": 8, "decoder_width": 16,
-            "nbins": 9}
 
 # The published feature_extractor/preprocessor_config.json (CLIP's; MOFA never uses it, spec §6.1).
 PREPROCESSOR = {
@@ -58,12 +56,6 @@ MODEL_INDEX = {
     "unet": ["diffusers", "UNetSpatioTemporalConditionModel"],
     "vae": ["diffusers", "AutoencoderKLTemporalDecoder"],
 }
-
-
-def tiny_cmp(seed: int = 0) -> CMP:
-    """A ~30 k parameter CMP with random weights and BN statistics, in eval mode."""
-    torch.manual_seed(seed)
-    return randomize_batchnorm_(CMP(**TINY_CMP), torch.Generator().manual_seed(seed)).eval()
 
 
 def save_cmp_checkpoint(model: CMP, path: Path) -> Path:
