@@ -12,6 +12,7 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -109,7 +110,7 @@ def _options(args: argparse.Namespace, command: str) -> RenderOptions:
 def _cmd_render(args: argparse.Namespace) -> int:
     from .studio import Studio
 
-    progress = TqdmProgress()
+    progress = TqdmProgress(disable=not sys.stderr.isatty())
     try:
         with Studio(_options(args, "render")) as studio:
             result = studio.render(args.image, args.audio, args.output, progress=progress, cancel=_CANCEL)
@@ -125,7 +126,7 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".npz":
         raise InputError(f"landmark tracks are written as .npz, got {args.output}")
-    progress = TqdmProgress()
+    progress = TqdmProgress(disable=not sys.stderr.isatty())
     try:
         with Studio(_options(args, "landmarks")) as studio:
             track = studio.landmarks(args.image, args.audio, args.output, progress=progress, cancel=_CANCEL)
@@ -193,23 +194,68 @@ def _cancel_on_signals() -> Iterator[list[int]]:
         _CANCEL.clear()
 
 
+class _DeferredLog(logging.Handler):
+    """Holds log records until the command ends: shown after a success, dropped after an input error,
+    so `error: ...` stays the only line on stderr. With --verbose records are shown at once."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__(logging.INFO if verbose else logging.WARNING)
+        self.verbose = verbose
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.verbose:
+            sys.stderr.write(self.format(record) + "\n")
+        else:
+            self.records.append(record)
+
+    def release(self) -> None:
+        """Write the held records to stderr (after a success or an internal error)."""
+        for record in self.records:
+            sys.stderr.write(self.format(record) + "\n")
+        self.records = []
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[_DeferredLog]:
+    """Route log records through a `_DeferredLog` and hide library warnings (shown with --verbose)."""
+    root = logging.getLogger()
+    handler, old_level = _DeferredLog(verbose), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            if not verbose:  # library warnings are for developers; one line per user error
+                warnings.simplefilter("ignore")
+            yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is 0 (done), 1 (internal error), 2 (bad input) or 128 + N
+    (stopped by signal N: Ctrl-C 130, SIGTERM 143, SIGHUP 129)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s")
-    with _cancel_on_signals() as caught:
+    with _logging(args.verbose) as log, _cancel_on_signals() as caught:
         try:
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+            log.release()
+            return code
         except InputError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 2
         except (KeyboardInterrupt, RenderCancelled):
             sig = caught[0] if caught else signal.SIGINT
-            sys.stderr.write(f"error: interrupted ({signal.Signals(sig).name}); no output was written\n")
+            sys.stderr.write(f"error: interrupted ({signal.Signals(sig).name}); no output was written "
+                             "(an existing output is unchanged)\n")
             return 128 + int(sig)
         except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --verbose
             if args.verbose:
                 raise
-            sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc} "
+            log.release()
+            text = " ".join(str(exc).split())[:300]
+            sys.stderr.write(f"error: internal error: {type(exc).__name__}: {text} "
                              "(rerun with --verbose for details)\n")
             return 1

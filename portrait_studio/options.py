@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InputError
+from .limits import LIMITS
 
 Engine = Literal["auto", "warp", "mofa"]
 AudioDriver = Literal["embedded", "sadtalker"]
@@ -98,14 +99,16 @@ class RenderOptions:
     def validate(self) -> "RenderOptions":
         """Raise InputError naming the first invalid value; return self for chaining."""
         _check(self.engine in ("auto", "warp", "mofa"), f"--engine must be auto, warp or mofa, got {self.engine!r}")
-        _check(_finite(self.fps) and 1 <= self.fps <= 120, f"--fps must be between 1 and 120, got {self.fps}")
+        top_fps = LIMITS.fps_range.value
+        _check(_finite(self.fps) and 1 <= self.fps <= top_fps, f"--fps must be between 1 and {top_fps:g}, got {self.fps}")
         _check(64 <= self.size <= 2048, f"--size must be between 64 and 2048 pixels, got {self.size}")
         _check(_finite(self.head_motion) and 0 <= self.head_motion <= 5,
                f"--head-motion must be between 0 and 5, got {self.head_motion}")
         _check(_finite(self.expressiveness) and 0 <= self.expressiveness <= 5,
                f"--expressiveness must be between 0 and 5, got {self.expressiveness}")
-        _check(_finite(self.max_duration) and self.max_duration > 0,
-               f"--max-duration must be positive, got {self.max_duration}")
+        top = LIMITS.max_duration.value
+        _check(_finite(self.max_duration) and 0 < self.max_duration <= top,
+               f"--max-duration must be between 0 and {top:g} s (max duration limit), got {self.max_duration}")
         _check(self.language in ("auto", "english", "acoustic"),
                f"--language must be auto, english or acoustic, got {self.language!r}")
         _check(self.audio_driver in ("embedded", "sadtalker"),
