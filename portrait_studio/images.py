@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import warnings
 from pathlib import Path
 from typing import Iterator
@@ -45,8 +46,11 @@ def open_image(path: str | Path, what: str) -> Iterator[Image.Image]:
             img = Image.open(path)
     except UnidentifiedImageError:
         raise InputError(f"{path} is not an image file PIL can read") from None
-    except Image.DecompressionBombError:
-        raise InputError(f"{path} declares more than twice the {limit} limit (image pixels)") from None
+    except Image.DecompressionBombError as exc:  # PIL's own guard fires at twice the limit, from the header
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        size = f"{int(found.group(1)):,} pixels" if found else f"more than twice {limit}"
+        raise InputError(f"{path} declares {size}, over the {limit} limit (image pixels); "
+                         "downscale it first") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise InputError(f"{path} is a corrupt or unreadable image ({_short(exc)})") from None
     with img:
