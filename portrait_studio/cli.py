@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError, RenderCancelled
+from .limits import LIMITS, limits_help
 from .options import MofaOptions, RenderOptions, option_specs, options_from_values
 from .progress import TqdmProgress
 
@@ -55,9 +56,44 @@ def _add_option_args(p: argparse.ArgumentParser, command: str) -> None:
         group.add_argument(spec.flag, help=spec.help + default, **kwargs)
 
 
+DRIVERS_REQUIRED = ("Needs --image, -o and at least one driver: --audio, --driving-video, --expression or "
+                    "--landmarks (render only); --audio may be combined with any of the others.")
+
+OUTPUTS_NOTE = """\
+outputs:
+  -o, --save-landmarks and the --debug-dir videos are checked before any work and never overwrite an
+  input (the same path, a symlink or a hard link to the photo, audio, driving video, keyframes,
+  trajectories, masks or track is refused). Each is written under a temporary name beside it and
+  renamed only when the whole render succeeds; a failure, Ctrl-C, SIGTERM or SIGHUP removes the
+  temporary files and leaves an existing output unchanged. A replaced file keeps its mode.
+
+exit status: 0 done; 2 bad input (one `error: ...` line); 1 internal error (a bug: please report);
+  128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+
+
+def _epilog(examples: str) -> str:
+    return f"examples:\n{examples}\n\n{OUTPUTS_NOTE}\n\nlimits (bad input beyond them is refused, exit 2):\n{limits_help()}"
+
+
+RENDER_EXAMPLES = """\
+  python -m portrait_studio render --image me.jpg --audio speech.wav -o talk.mp4
+  python -m portrait_studio render --image me.jpg --driving-video puppet.mp4 -o puppet.mp4
+  python -m portrait_studio render --image me.jpg --expression examples/expressions/smile_nod.json -o smile.mp4
+  python -m portrait_studio render --image me.jpg --audio speech.wav --expression keys.yaml \\
+      --save-landmarks talk.npz --debug-dir debug/ -o talk.mp4
+  python -m portrait_studio render --image me.jpg --landmarks edited.npz --audio speech.wav -o edited.mp4"""
+
+LANDMARKS_EXAMPLES = """\
+  python -m portrait_studio landmarks --image me.jpg --audio speech.wav -o talk.npz
+  python -m portrait_studio landmarks --image me.jpg --driving-video puppet.mp4 -o puppet.npz"""
+
+
 def _add_inputs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image", required=True, type=Path, help="portrait photo (any format PIL reads)")
-    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...); muxed into the video")
+    p.add_argument("--image", required=True, type=Path,
+                   help=f"portrait photo (any format PIL reads, 16-bit and float too; at most {LIMITS.image_pixels}, "
+                        "read from the header before decoding)")
+    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...); muxed into the video "
+                                              "(NaN/inf samples are silenced, overloud float audio scaled down)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -65,14 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks of internal errors)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("render", help="render a talking-portrait video")
+    r = sub.add_parser("render", help="render a talking-portrait video", description=DRIVERS_REQUIRED,
+                       epilog=_epilog(RENDER_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(r)
-    r.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mov or .mkv)")
+    r.add_argument("-o", "--output", required=True, type=Path,
+                   help="output video (.mp4, .mov or .mkv); never over an input")
     _add_option_args(r, "render")
 
-    lm = sub.add_parser("landmarks", help="compute the landmark track only (.npz)")
+    lm = sub.add_parser("landmarks", help="compute the landmark track only (.npz)",
+                        description=DRIVERS_REQUIRED.replace(", --expression or --landmarks (render only)",
+                                                             " or --expression"),
+                        epilog=_epilog(LANDMARKS_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(lm)
-    lm.add_argument("-o", "--output", required=True, type=Path, help="output track (.npz)")
+    lm.add_argument("-o", "--output", required=True, type=Path, help="output track (.npz); never over an input")
     _add_option_args(lm, "landmarks")
 
     c = sub.add_parser("check-ckpts", help="list present / missing / wrong-shape checkpoint files")

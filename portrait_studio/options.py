@@ -65,8 +65,9 @@ class RenderOptions:
 
     engine: Engine = _opt("auto", "auto: mofa when its checkpoints verify and a GPU is present, else warp",
                           scope=RENDER)
-    fps: float = _opt(25.0, "output frame rate")
-    size: int = _opt(512, "short side of the output in pixels (mofa crops both sides to multiples of 64)")
+    fps: float = _opt(25.0, f"output frame rate, 1..{LIMITS.fps_range.value:g}")
+    size: int = _opt(512, "short side of the output in pixels, 64..2048 (mofa crops both sides to multiples of "
+                     f"64); the long side may be at most {LIMITS.frame_long_side}")
     seed: int = _opt(0, "seeds every random choice (blinks, head motion, diffusion noise)")
     transcript: str | None = _opt(None, "what is said (a .txt file or the text itself; English): forced "
                                   "alignment of phones instead of recognition", metavar="FILE|TEXT")
@@ -74,16 +75,20 @@ class RenderOptions:
     expressiveness: float = _opt(1.0, "scale of brow raises and eye widening; 0 = none (blinks stay natural)")
     language: Language = _opt("auto", "speech: auto (phones + acoustics, any language), english (phone "
                               "visemes), acoustic (loudness and spectrum only)")
-    trajectory: Path | None = _opt(None, "JSON of trajectories that move the background (photo pixels)",
-                                   scope=RENDER, metavar="T.json")
-    motion_brush: Path | None = _opt(None, "mask image: white = the region the trajectories move", scope=RENDER,
-                                     metavar="MASK")
-    max_duration: float = _opt(600.0, "refuse inputs longer than this many seconds", metavar="S")
+    trajectory: Path | None = _opt(None, "JSON of trajectories that move the background (photo pixels); at most "
+                                   f"{LIMITS.trajectories}, {LIMITS.trajectory_points} each, "
+                                   f"{LIMITS.document_bytes}", scope=RENDER, metavar="T.json")
+    motion_brush: Path | None = _opt(None, "mask image: white = the region the trajectories move; transparent "
+                                     "= unpainted", scope=RENDER, metavar="MASK")
+    max_duration: float = _opt(600.0, "refuse inputs longer than this many seconds, for every driver: audio, "
+                               "driving video, keyframes (last t), --landmarks tracks; at most "
+                               f"{LIMITS.max_duration}", metavar="S")
     ckpt_dir: Path | None = _opt(None, "checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)",
                                  metavar="DIR")
-    save_landmarks: Path | None = _opt(None, "also write the landmark track (.npz)", scope=RENDER, metavar="LM.npz")
-    debug_dir: Path | None = _opt(None, "also write landmark-overlay and flow-visualisation videos here",
-                                  scope=RENDER, metavar="DIR")
+    save_landmarks: Path | None = _opt(None, "also write the landmark track (.npz); never over an input",
+                                       scope=RENDER, metavar="LM.npz")
+    debug_dir: Path | None = _opt(None, "also write landmarks.mp4 and flow.mp4 (overlay and flow videos) here; "
+                                  "never over an input", scope=RENDER, metavar="DIR")
     audio_driver: AudioDriver = _opt("embedded", "speech -> motion: embedded (no weights) or sadtalker "
                                      "(learned; needs its weights)")
     pose_style: int = _opt(0, "sadtalker head-pose style, 0..45")
@@ -91,9 +96,11 @@ class RenderOptions:
     relative_to: RelativeTo = _opt("first", "driving video: motion measured from its first or its most "
                                    "neutral frame")
     expression: Path | None = _opt(None, "expression keyframes (JSON or YAML) layered over the driver, or "
-                                   "driving alone", metavar="KEYS")
+                                   f"driving alone; at most {LIMITS.keyframes}, {LIMITS.document_bytes}, "
+                                   f"{LIMITS.yaml_aliases}", metavar="KEYS")
     landmarks: Path | None = _opt(None, "render this saved (possibly hand-edited) landmark track (.npz) "
-                                  "instead of running a driver", scope=RENDER, metavar="LM.npz")
+                                  f"instead of running a driver; its stored fps 1..{LIMITS.fps_range.value:g}",
+                                  scope=RENDER, metavar="LM.npz")
     mofa: MofaOptions = _opt(help="MOFA engine settings", scope=(), factory=MofaOptions)
 
     def validate(self) -> "RenderOptions":
