@@ -134,6 +134,9 @@ def _transcript(value: str | None) -> str | None:
     if path.suffix.lower() == ".txt" or path.is_file():
         if not path.is_file():
             raise InputError(f"transcript file not found: {path}")
+        limit = LIMITS.transcript_chars
+        if path.stat().st_size > 4 * limit.value:  # UTF-8: at most 4 bytes a character
+            raise InputError(f"transcript {path} is {path.stat().st_size:,} bytes, over the {limit} limit")
         try:
             return path.read_text(encoding="utf-8").strip() or None
         except (OSError, UnicodeDecodeError) as exc:

@@ -49,7 +49,8 @@ class Limits:
     keyframes: Limit = Limit(10_000, "keyframes", "keyframes in an --expression file")
     trajectories: Limit = Limit(32, "trajectories", "trajectories in a --trajectory file")
     trajectory_points: Limit = Limit(1000, "points", "points in one trajectory")
-    track_bytes: Limit = Limit(200_000_000, "bytes", "size of a --landmarks track file (.npz)")
+    track_bytes: Limit = Limit(200_000_000, "bytes", "size of a --landmarks track file (.npz), also unpacked")
+    transcript_chars: Limit = Limit(100_000, "characters", "length of a --transcript (file or text)")
     stale_temp_age: Limit = Limit(
         3600, "seconds",
         "a render's temporary file left by a killed process is removed by the next render to the same "

@@ -116,6 +116,9 @@ class RenderOptions:
         top = LIMITS.max_duration.value
         _check(_finite(self.max_duration) and 0 < self.max_duration <= top,
                f"--max-duration must be between 0 and {top:g} s (max duration limit), got {self.max_duration}")
+        top_chars = LIMITS.transcript_chars
+        _check(self.transcript is None or len(self.transcript) <= top_chars.value,
+               f"--transcript has {len(self.transcript or ''):,} characters, over the {top_chars} limit")
         _check(self.language in ("auto", "english", "acoustic"),
                f"--language must be auto, english or acoustic, got {self.language!r}")
         _check(self.audio_driver in ("embedded", "sadtalker"),

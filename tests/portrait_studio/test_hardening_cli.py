@@ -133,6 +133,13 @@ def test_landmark_track_duration_and_fps_are_limited(tmp_path, capsys, kit):
     assert_one_error(code, err, "fps range")
 
 
+def test_transcript_is_limited(tmp_path, capsys, kit):
+    text = tmp_path / "said.txt"
+    text.write_text("word " * 100_000)
+    code, _, err = _render(capsys, kit, tmp_path / "o.mp4", "--transcript", text)
+    assert_one_error(code, err, "over the 100,000 characters limit")
+
+
 def test_max_duration_itself_is_limited(tmp_path, capsys, kit):
     code, _, err = _render(capsys, kit, tmp_path / "o.mp4", "--max-duration", "1e9")
     assert_one_error(code, err, "--max-duration must be between 0 and 3600")
