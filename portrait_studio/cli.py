@@ -295,7 +295,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.stderr.write(f"error: interrupted ({signal.Signals(sig).name}); no output was written "
                              "(an existing output is unchanged)\n")
             return 128 + int(sig)
-        except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --verbose
+        except Exception as exc:
             if args.verbose:
                 raise
             log.release()

@@ -22,7 +22,11 @@ import numpy as np
 import yaml
 
 from landmark_drivers import LandmarkTrack
-from landmark_drivers.expressions import ExpressionError, ExpressionTrack, parse_expression
+from landmark_drivers.expressions import (
+    ExpressionError,
+    ExpressionTrack,
+    parse_expression,
+)
 from mofa_engine.trajectories import Trajectory, parse_trajectories
 
 from .errors import InputError
@@ -107,7 +111,10 @@ def read_document(path: str | Path, what: str, yaml_allowed: bool = True) -> Any
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or type(exc).__name__
+        if isinstance(exc, yaml.reader.ReaderError):
+            at, problem = f" at character {exc.position}", "a control character YAML does not allow"
+        else:
+            problem = getattr(exc, "problem", None) or type(exc).__name__
         raise InputError(f"{what} {path}: malformed YAML{at}: {problem}") from None
     except (ValueError, TypeError) as exc:  # duplicate keys, integers too long to convert, unhashable keys
         raise InputError(f"{what} {path}: malformed document ({str(exc)[:120]})") from None

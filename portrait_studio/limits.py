@@ -67,7 +67,7 @@ LIMITS = Limits()
 def limits_help() -> str:
     """The limits as an indented text block for the CLI's epilog."""
     width = max(len(name) for name, _ in LIMITS.rows())
-    return "\n".join(f"  {name.replace('_', ' '):<{width}}  {str(limit):>18}  {limit.covers}"
+    return "\n".join(f"  {name.replace('_', ' '):<{width}}  {limit!s:>18}  {limit.covers}"
                      for name, limit in LIMITS.rows())
 
 

@@ -26,8 +26,8 @@ import re
 import stat
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from .errors import InputError
 from .limits import LIMITS

@@ -11,8 +11,20 @@ import random
 
 import pytest
 
-from .hardening_utils import (ROOT, SIZE, assert_one_error, face_crop, fingerprint, keyframes, run, short_audio,
-                              trajectory, video_frames)
+from portrait_studio import cli
+
+from .hardening_utils import (
+    ROOT,
+    SIZE,
+    assert_one_error,
+    face_crop,
+    fingerprint,
+    keyframes,
+    run,
+    short_audio,
+    trajectory,
+    video_frames,
+)
 
 CASES = int(__import__("os").environ.get("DAMAGE_CASES", "30"))
 
@@ -42,7 +54,12 @@ def damage(data: bytes, rng: random.Random) -> tuple[bytes, str]:
 @pytest.fixture(scope="module")
 def pristine(tmp_path_factory):
     folder = tmp_path_factory.mktemp("pristine")
-    return {"image": face_crop(folder / "face.png").read_bytes(),
+    face, speech = face_crop(folder / "face.png"), short_audio(folder / "speech.wav")
+    track = folder / "track.npz"
+    assert cli.main(["landmarks", "--image", str(face), "--audio", str(speech), "-o", str(track),
+                     "--size", str(SIZE)]) == 0
+    return {"track": track.read_bytes(),
+            "image": face_crop(folder / "face.png").read_bytes(),
             "audio": short_audio(folder / "speech.wav").read_bytes(),
             "expression": keyframes(folder / "keys.json").read_bytes(),
             "yaml": (ROOT / "examples" / "expressions" / "look_around.yaml").read_bytes(),
@@ -52,11 +69,12 @@ def pristine(tmp_path_factory):
 @pytest.mark.parametrize("case", range(CASES))
 def test_damaged_input_keeps_the_promise(tmp_path, capsys, pristine, case):
     rng = random.Random(1000 + case)
-    target = ["image", "audio", "expression", "trajectory", "image", "audio", "yaml", "trajectory"][case % 8]
+    target = ["image", "audio", "expression", "trajectory", "track", "image", "audio", "yaml", "trajectory",
+              "track"][case % 10]
     inputs = tmp_path / "in"
     inputs.mkdir()
     names = {"image": "face.png", "audio": "speech.wav", "expression": "keys.json", "yaml": "keys.yaml",
-             "trajectory": "drag.json"}
+             "trajectory": "drag.json", "track": "track.npz"}
     paths = {}
     for key, data in pristine.items():
         if key == target:
@@ -72,6 +90,8 @@ def test_damaged_input_keeps_the_promise(tmp_path, capsys, pristine, case):
         args += ["--audio", paths["audio"]]
     if target in ("expression", "yaml"):
         args += ["--expression", paths[target]]
+    if target == "track":
+        args += ["--landmarks", paths["track"]]
     if target == "trajectory":
         args += ["--trajectory", paths["trajectory"]]
     code, _, err = run(capsys, *args)

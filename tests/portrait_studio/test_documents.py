@@ -9,8 +9,12 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from portrait_studio.documents import (load_expression_file, load_track_file, load_trajectory_file,
-                                       read_document)
+from portrait_studio.documents import (
+    load_expression_file,
+    load_track_file,
+    load_trajectory_file,
+    read_document,
+)
 from portrait_studio.errors import InputError
 from portrait_studio.limits import LIMITS
 

@@ -11,8 +11,18 @@ import pytest
 from PIL import Image
 from scipy.io import wavfile
 
-from .hardening_utils import (ROOT, SIZE, assert_one_error, error_lines, face_crop, fingerprint, run, short_audio,
-                              trajectory, video_frames)
+from .hardening_utils import (
+    ROOT,
+    SIZE,
+    assert_one_error,
+    error_lines,
+    face_crop,
+    fingerprint,
+    run,
+    short_audio,
+    trajectory,
+    video_frames,
+)
 from .media_utils import make_audio, probe_video
 
 

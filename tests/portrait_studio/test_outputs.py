@@ -12,7 +12,12 @@ import pytest
 from portrait_studio import media
 from portrait_studio.errors import InputError
 from portrait_studio.limits import LIMITS
-from portrait_studio.outputs import atomic_output, remove_stale_temporaries, same_file, temporary_path
+from portrait_studio.outputs import (
+    atomic_output,
+    remove_stale_temporaries,
+    same_file,
+    temporary_path,
+)
 
 
 def test_check_output_path_refuses_every_kind_of_same_file(tmp_path):
