@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
 import wave
@@ -294,6 +295,6 @@ def _float_chunks(path: Path, duration: float, channels: int, frames: int = 6553
 
 def _short(text: object, limit: int = 200) -> str:
     """The last non-empty line of an error text, shortened: for one-line error messages."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [re.sub(r"\[Errno -?\d+\]\s*", "", line).strip() for line in str(text).splitlines() if line.strip()]
     line = lines[-1] if lines else str(text).strip()
     return line if len(line) <= limit else line[: limit - 3] + "..."

@@ -62,13 +62,16 @@ def check_output_path(out: str | Path, inputs: Iterable[str | Path | None] = (),
     """
     out = Path(out)
     if out.suffix.lower() not in extensions:
-        raise InputError(f"unsupported {what} extension {_bounded(out.suffix) or '(none)'!r} for {out}; "
+        suffix = repr(_bounded(out.suffix)) if out.suffix else "(none)"
+        raise InputError(f"unsupported {what} extension {suffix} for {out}; "
                          f"use one of {', '.join(extensions)}")
     for source in inputs:
         if source is not None and same_file(out, source):
             raise InputError(f"{what} {out} is the same file as the input {source}; "
                              "choose another output path (inputs are never overwritten)")
     parent = out.parent if str(out.parent) else Path(".")
+    if parent.exists() and not parent.is_dir():
+        raise InputError(f"{what} directory {parent} is a file, not a directory")
     if not parent.is_dir():
         raise InputError(f"{what} directory does not exist: {parent}")
     if out.is_dir():
