@@ -212,3 +212,23 @@ def test_thumbnail_face_is_measured_in_its_own_pixels(tmp_path, capsys, kit):
                        "--size", "256", "--engine", "warp")
     line = assert_one_error(code, err, "too small")
     assert "48x48 photo" in line and "at least 24 px" in line and "256x256 frame" in line
+
+
+def test_a_render_stopped_mid_way_leaves_no_side_output(tmp_path, kit):
+    """Cancelled while frames are written: no video, no track, no debug videos, no debug folder it made."""
+    import threading
+
+    from portrait_studio import RenderCancelled, RenderOptions, Studio
+
+    cancel = threading.Event()
+
+    def progress(stage, done, total):
+        if stage == "render" and done == 3:
+            cancel.set()
+
+    lm, debug = tmp_path / "o.npz", tmp_path / "debug"
+    lm.write_bytes(b"an older track")
+    options = RenderOptions(engine="warp", size=SIZE, save_landmarks=lm, debug_dir=debug)
+    with Studio(options) as studio, pytest.raises(RenderCancelled):
+        studio.render(kit["image"], kit["audio"], tmp_path / "o.mp4", progress=progress, cancel=cancel)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.npz"] and lm.read_bytes() == b"an older track"
