@@ -41,6 +41,8 @@ class Limits:
         "largest --max-duration; --max-duration (default 600 s) bounds every driver: audio, driving "
         "video, keyframes (last t) and --landmarks tracks")
     fps_range: Limit = Limit(120, "fps", "--fps and a saved track's stored fps lie in 1..120")
+    driving_video_fps: Limit = Limit(
+        240, "fps", "frame rate of a --driving-video (every frame is analysed; 240 covers phone slow motion)")
     document_bytes: Limit = Limit(1_000_000, "bytes", "size of a keyframe (--expression) or --trajectory file")
     document_depth: Limit = Limit(32, "levels", "nesting depth of a keyframe or trajectory document")
     document_nodes: Limit = Limit(

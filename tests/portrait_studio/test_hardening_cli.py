@@ -150,6 +150,18 @@ def test_transcript_is_limited(tmp_path, capsys, kit):
     assert_one_error(code, err, "over the 100,000 characters limit")
 
 
+def test_driving_video_frame_rate_is_limited(tmp_path, capsys, kit):
+    import subprocess
+
+    from portrait_studio.media import ffmpeg_exe
+
+    fast = tmp_path / "fast.mp4"
+    subprocess.run([ffmpeg_exe(), "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=64x64:rate=400",
+                    "-t", "0.5", "-pix_fmt", "yuv420p", str(fast)], check=True)
+    code, _, err = _render(capsys, kit, tmp_path / "o.mp4", "--driving-video", fast, audio=False)
+    assert_one_error(code, err, "400 fps, over the 240 fps limit")
+
+
 def test_max_duration_itself_is_limited(tmp_path, capsys, kit):
     code, _, err = _render(capsys, kit, tmp_path / "o.mp4", "--max-duration", "1e9")
     assert_one_error(code, err, "--max-duration must be between 0 and 3600")
