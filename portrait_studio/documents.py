@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import math
+import tokenize
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +179,9 @@ def load_trajectory_file(path: str | Path, height: int, width: int) -> list[Traj
 
 
 _TRACK_ARRAYS = {"points": 3, "reference": 2, "fps": 0}
+# what zipfile, zlib and numpy's header parser raise on a damaged .npz (RuntimeError: an encrypted member)
+_TRACK_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, zlib.error, tokenize.TokenError, SyntaxError, KeyError,
+                 ValueError, OSError, EOFError, TypeError, IndexError, NotImplementedError, RuntimeError)
 
 
 def load_track_file(path: str | Path, max_duration: float) -> LandmarkTrack:
@@ -205,7 +210,7 @@ def load_track_file(path: str | Path, max_duration: float) -> LandmarkTrack:
             points, reference = data["points"].astype(np.float32), data["reference"].astype(np.float32)
     except InputError:
         raise
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError, TypeError, NotImplementedError) as exc:
+    except _TRACK_ERRORS as exc:
         raise InputError(f"--landmarks {path} is not a readable landmark track ({type(exc).__name__})") from None
     for name, array in (("points", points), ("reference", reference)):
         if not np.isfinite(array).all() or np.abs(array).max() > 1e5:

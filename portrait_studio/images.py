@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import struct
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,6 +28,9 @@ from .limits import LIMITS
 Image.MAX_IMAGE_PIXELS = int(LIMITS.image_pixels.value)
 
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N")
+# what PIL's decoders and EXIF parser raise on damaged files (struct.error, IndexError, ... besides OSError)
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError,
+                  ZeroDivisionError)
 
 
 @contextlib.contextmanager
@@ -51,7 +55,7 @@ def open_image(path: str | Path, what: str) -> Iterator[Image.Image]:
         size = f"{int(found.group(1)):,} pixels" if found else f"more than twice {limit}"
         raise InputError(f"{path} declares {size}, over the {limit} limit (image pixels); "
                          "downscale it first") from None
-    except (OSError, SyntaxError, ValueError) as exc:
+    except _DECODE_ERRORS as exc:
         raise InputError(f"{path} is a corrupt or unreadable image ({_short(exc)})") from None
     with img:
         width, height = img.size
@@ -70,7 +74,7 @@ def decode(img: Image.Image, path: str | Path) -> Image.Image:
             warnings.simplefilter("ignore")
             img.load()
             return ImageOps.exif_transpose(img)
-    except (OSError, SyntaxError, ValueError, EOFError, Image.DecompressionBombError) as exc:
+    except (*_DECODE_ERRORS, Image.DecompressionBombError) as exc:
         raise InputError(f"{path} is a corrupt or unreadable image ({_short(exc)})") from None
 
 
@@ -110,7 +114,7 @@ def load_rgb(path: str | Path) -> np.ndarray:
             img = Image.alpha_composite(canvas, rgba)
         try:
             return np.asarray(img.convert("RGB"), dtype=np.uint8)
-        except (OSError, ValueError) as exc:
+        except _DECODE_ERRORS as exc:
             raise InputError(f"{path} is a corrupt or unreadable image ({_short(exc)})") from None
 
 
@@ -131,7 +135,7 @@ def load_mask(path: str | Path, height: int, width: int) -> np.ndarray:
             elif gray is None:
                 gray = img.convert("L")
             resized = gray.resize((width, height), Image.BILINEAR)
-        except (OSError, ValueError) as exc:
+        except _DECODE_ERRORS as exc:
             raise InputError(f"mask {path} is not a readable image ({_short(exc)})") from None
     return np.asarray(resized, dtype=np.float32) / 255.0
 

@@ -151,3 +151,24 @@ def test_track_header_is_checked_before_the_arrays(tmp_path, monkeypatch):
     monkeypatch.setattr(documents, "LIMITS", replace(LIMITS, track_bytes=Limit(20_000, "bytes", "test")))
     with pytest.raises(InputError, match=r"unpacks to [\d,]+ bytes, over the 20,000 bytes limit"):
         load_track_file(_track(tmp_path / "big.npz", frames=60, compressed=True), 600)
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+def test_damaged_tracks_are_input_errors(tmp_path, compressed):
+    """Seeded damage of a saved track: read, or refused as an InputError (zlib, zip and .npy header errors)."""
+    import io
+    import random
+
+    from .test_damaged_inputs import damage
+
+    buf = io.BytesIO()
+    (np.savez_compressed if compressed else np.savez)(
+        buf, points=np.random.default_rng(0).random((20, 68, 2), np.float32) * 100,
+        reference=np.zeros((68, 2), np.float32), fps=np.float64(25))
+    rng, path = random.Random(5), tmp_path / "t.npz"
+    for _ in range(300):
+        path.write_bytes(damage(buf.getvalue(), rng)[0])
+        try:
+            load_track_file(path, 600)
+        except InputError as exc:
+            assert len(str(exc)) <= 600
