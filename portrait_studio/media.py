@@ -78,7 +78,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
             duration = _stream_duration(container, stream)
     except InputError:
         raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path} is not a readable audio file ({_short(exc)})") from None
     if rate <= 0 or channels <= 0 or not duration > 0:
         raise InputError(f"{path} holds no audio samples (zero-length audio)")
@@ -261,16 +261,19 @@ def _audio_codec(path: Path) -> str | None:
         with av.open(str(path)) as container:
             stream = next((s for s in container.streams if s.type == "audio"), None)
             return stream.codec_context.name if stream is not None else None
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError):
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, AttributeError):
         return None
 
 
 def _audio_layout(path: Path) -> tuple[int, int]:
     import av
 
-    with av.open(str(path)) as container:
-        stream = next(s for s in container.streams if s.type == "audio")
-        return max(1, int(stream.channels or 1)), max(1, int(stream.rate or 16000))
+    try:
+        with av.open(str(path)) as container:
+            stream = next(s for s in container.streams if s.type == "audio")
+            return max(1, int(stream.channels or 1)), max(1, int(stream.rate or 16000))
+    except (av.error.FFmpegError, StopIteration, AttributeError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable audio file ({_short(exc)})") from None
 
 
 def _float_chunks(path: Path, duration: float, channels: int, frames: int = 65536) -> Iterator[np.ndarray]:
