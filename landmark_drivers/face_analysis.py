@@ -55,7 +55,14 @@ class NoFaceError(ValueError):
 
 
 class FaceTooSmallError(ValueError):
-    """The face is too small to animate: its outer eye corners are closer than the minimum."""
+    """The face is too small to animate: its outer eye corners are closer than the minimum.
+
+    `interocular` is the distance found and `needed` the minimum, both in pixels of the analysed image.
+    """
+
+    def __init__(self, message: str, interocular: float = float("nan"), needed: float = MIN_INTEROCULAR) -> None:
+        super().__init__(message)
+        self.interocular, self.needed = float(interocular), float(needed)
 
 
 class FaceModelMissingError(FileNotFoundError):
@@ -264,7 +271,8 @@ class FaceAnalyzer:
         if face.interocular < self.min_interocular:
             raise FaceTooSmallError(
                 f"the face measures {face.interocular:.1f} px between the outer eye corners in the {w}x{h} "
-                f"image; at least {self.min_interocular:.0f} px are needed (use a larger or tighter photo)")
+                f"image; at least {self.min_interocular:.0f} px are needed (use a larger or tighter photo)",
+                face.interocular, self.min_interocular)
         return face
 
     def analyze_video_frame(self, image: np.ndarray, timestamp_ms: int) -> SourceFace | None:

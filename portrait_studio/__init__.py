@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "Studio": "studio", "RenderResult": "studio", "RenderOptions": "options", "MofaOptions": "options",
     "RenderCancelled": "errors", "InputError": "errors", "MissingCheckpointsError": "errors",
+    "LIMITS": "limits", "check_output_path": "outputs",
 }
 __all__ = sorted(_EXPORTS)
 

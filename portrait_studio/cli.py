@@ -12,10 +12,12 @@ import logging
 import signal
 import sys
 import threading
+import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import InputError, RenderCancelled
+from .limits import LIMITS, limits_help
 from .options import MofaOptions, RenderOptions, option_specs, options_from_values
 from .progress import TqdmProgress
 
@@ -54,9 +56,44 @@ def _add_option_args(p: argparse.ArgumentParser, command: str) -> None:
         group.add_argument(spec.flag, help=spec.help + default, **kwargs)
 
 
+DRIVERS_REQUIRED = ("Needs --image, -o and at least one driver: --audio, --driving-video, --expression or "
+                    "--landmarks (render only); --audio may be combined with any of the others.")
+
+OUTPUTS_NOTE = """\
+outputs:
+  -o, --save-landmarks and the --debug-dir videos are checked before any work and never overwrite an
+  input (the same path, a symlink or a hard link to the photo, audio, driving video, keyframes,
+  trajectories, masks or track is refused). Each is written under a temporary name beside it and
+  renamed only when the whole render succeeds; a failure, Ctrl-C, SIGTERM or SIGHUP removes the
+  temporary files and leaves an existing output unchanged. A replaced file keeps its mode.
+
+exit status: 0 done; 2 bad input (one `error: ...` line); 1 internal error (a bug: please report);
+  128+N stopped by signal N (130 Ctrl-C, 143 SIGTERM, 129 SIGHUP)."""
+
+
+def _epilog(examples: str) -> str:
+    return f"examples:\n{examples}\n\n{OUTPUTS_NOTE}\n\nlimits (bad input beyond them is refused, exit 2):\n{limits_help()}"
+
+
+RENDER_EXAMPLES = """\
+  python -m portrait_studio render --image me.jpg --audio speech.wav -o talk.mp4
+  python -m portrait_studio render --image me.jpg --driving-video puppet.mp4 -o puppet.mp4
+  python -m portrait_studio render --image me.jpg --expression examples/expressions/smile_nod.json -o smile.mp4
+  python -m portrait_studio render --image me.jpg --audio speech.wav --expression keys.yaml \\
+      --save-landmarks talk.npz --debug-dir debug/ -o talk.mp4
+  python -m portrait_studio render --image me.jpg --landmarks edited.npz --audio speech.wav -o edited.mp4"""
+
+LANDMARKS_EXAMPLES = """\
+  python -m portrait_studio landmarks --image me.jpg --audio speech.wav -o talk.npz
+  python -m portrait_studio landmarks --image me.jpg --driving-video puppet.mp4 -o puppet.npz"""
+
+
 def _add_inputs(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--image", required=True, type=Path, help="portrait photo (any format PIL reads)")
-    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...); muxed into the video")
+    p.add_argument("--image", required=True, type=Path,
+                   help=f"portrait photo (any format PIL reads, 16-bit and float too; at most {LIMITS.image_pixels}, "
+                        "read from the header before decoding)")
+    p.add_argument("--audio", type=Path, help="speech audio (wav, mp3, m4a, ogg, flac, ...); muxed into the video "
+                                              "(NaN/inf samples are silenced, overloud float audio scaled down)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -64,14 +101,19 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details (and tracebacks of internal errors)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    r = sub.add_parser("render", help="render a talking-portrait video")
+    r = sub.add_parser("render", help="render a talking-portrait video", description=DRIVERS_REQUIRED,
+                       epilog=_epilog(RENDER_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(r)
-    r.add_argument("-o", "--output", required=True, type=Path, help="output video (.mp4, .mov or .mkv)")
+    r.add_argument("-o", "--output", required=True, type=Path,
+                   help="output video (.mp4, .mov or .mkv); never over an input")
     _add_option_args(r, "render")
 
-    lm = sub.add_parser("landmarks", help="compute the landmark track only (.npz)")
+    lm = sub.add_parser("landmarks", help="compute the landmark track only (.npz)",
+                        description=DRIVERS_REQUIRED.replace(", --expression or --landmarks (render only)",
+                                                             " or --expression"),
+                        epilog=_epilog(LANDMARKS_EXAMPLES), formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_inputs(lm)
-    lm.add_argument("-o", "--output", required=True, type=Path, help="output track (.npz)")
+    lm.add_argument("-o", "--output", required=True, type=Path, help="output track (.npz); never over an input")
     _add_option_args(lm, "landmarks")
 
     _add_evaluate_parser(sub)
@@ -152,6 +194,9 @@ def _transcript(value: str | None) -> str | None:
     if path.suffix.lower() == ".txt" or path.is_file():
         if not path.is_file():
             raise InputError(f"transcript file not found: {path}")
+        limit = LIMITS.transcript_chars
+        if path.stat().st_size > 4 * limit.value:  # UTF-8: at most 4 bytes a character
+            raise InputError(f"transcript {path} is {path.stat().st_size:,} bytes, over the {limit} limit")
         try:
             return path.read_text(encoding="utf-8").strip() or None
         except (OSError, UnicodeDecodeError) as exc:
@@ -169,7 +214,7 @@ def _options(args: argparse.Namespace, command: str) -> RenderOptions:
 def _cmd_render(args: argparse.Namespace) -> int:
     from .studio import Studio
 
-    progress = TqdmProgress()
+    progress = TqdmProgress(disable=not sys.stderr.isatty())
     try:
         with Studio(_options(args, "render")) as studio:
             result = studio.render(args.image, args.audio, args.output, progress=progress, cancel=_CANCEL)
@@ -185,7 +230,7 @@ def _cmd_landmarks(args: argparse.Namespace) -> int:
 
     if args.output.suffix.lower() != ".npz":
         raise InputError(f"landmark tracks are written as .npz, got {args.output}")
-    progress = TqdmProgress()
+    progress = TqdmProgress(disable=not sys.stderr.isatty())
     try:
         with Studio(_options(args, "landmarks")) as studio:
             track = studio.landmarks(args.image, args.audio, args.output, progress=progress, cancel=_CANCEL)
@@ -254,23 +299,68 @@ def _cancel_on_signals() -> Iterator[list[int]]:
         _CANCEL.clear()
 
 
+class _DeferredLog(logging.Handler):
+    """Holds log records until the command ends: shown after a success, dropped after an input error,
+    so `error: ...` stays the only line on stderr. With --verbose records are shown at once."""
+
+    def __init__(self, verbose: bool) -> None:
+        super().__init__(logging.INFO if verbose else logging.WARNING)
+        self.verbose = verbose
+        self.records: list[logging.LogRecord] = []
+        self.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s" if verbose else "%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if self.verbose:
+            sys.stderr.write(self.format(record) + "\n")
+        else:
+            self.records.append(record)
+
+    def release(self) -> None:
+        """Write the held records to stderr (after a success or an internal error)."""
+        for record in self.records:
+            sys.stderr.write(self.format(record) + "\n")
+        self.records = []
+
+
+@contextlib.contextmanager
+def _logging(verbose: bool) -> Iterator[_DeferredLog]:
+    """Route log records through a `_DeferredLog` and hide library warnings (shown with --verbose)."""
+    root = logging.getLogger()
+    handler, old_level = _DeferredLog(verbose), root.level
+    root.addHandler(handler)
+    root.setLevel(logging.INFO if verbose else logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            if not verbose:  # library warnings are for developers; one line per user error
+                warnings.simplefilter("ignore")
+            yield handler
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; the exit status is 0 (done), 1 (internal error), 2 (bad input) or 128 + N
+    (stopped by signal N: Ctrl-C 130, SIGTERM 143, SIGHUP 129)."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s" if args.verbose else "%(message)s")
-    with _cancel_on_signals() as caught:
+    with _logging(args.verbose) as log, _cancel_on_signals() as caught:
         try:
-            return COMMANDS[args.command](args)
+            code = COMMANDS[args.command](args)
+            log.release()
+            return code
         except InputError as exc:
             sys.stderr.write(f"error: {exc}\n")
             return 2
         except (KeyboardInterrupt, RenderCancelled):
             sig = caught[0] if caught else signal.SIGINT
-            sys.stderr.write(f"error: interrupted ({signal.Signals(sig).name}); no output was written\n")
+            sys.stderr.write(f"error: interrupted ({signal.Signals(sig).name}); no output was written "
+                             "(an existing output is unchanged)\n")
             return 128 + int(sig)
-        except Exception as exc:  # noqa: BLE001 - last resort: one line, traceback only with --verbose
+        except Exception as exc:
             if args.verbose:
                 raise
-            sys.stderr.write(f"error: internal error: {type(exc).__name__}: {exc} "
+            log.release()
+            text = " ".join(str(exc).split())[:300]
+            sys.stderr.write(f"error: internal error: {type(exc).__name__}: {text} "
                              "(rerun with --verbose for details)\n")
             return 1

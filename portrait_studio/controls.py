@@ -7,9 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mofa_engine import load_trajectories
-
-from .errors import InputError
+from .documents import load_trajectory_file
+from .images import load_mask as load_mask_image
 from .portrait import Framing
 
 
@@ -22,15 +21,11 @@ class MotionControls:
 
 
 def load_mask(path: Path, height: int, width: int) -> np.ndarray:
-    """A user mask image resized to (height, width) as float32 [H, W] in [0, 1] (white = 1)."""
-    from PIL import Image, UnidentifiedImageError
+    """A user mask image resized to (height, width) as float32 [H, W] in [0, 1]: white = 1, transparent = 0.
 
-    try:
-        with Image.open(path) as img:
-            gray = img.convert("L").resize((width, height), Image.BILINEAR)
-    except (UnidentifiedImageError, OSError) as exc:
-        raise InputError(f"mask {path} is not a readable image ({exc})") from None
-    return np.asarray(gray, dtype=np.float32) / 255.0
+    The image's pixel count is checked from its header before decoding (see `images.open_image`).
+    """
+    return load_mask_image(path, height, width)
 
 
 def framed_mask(path: Path, framing: Framing) -> np.ndarray:
@@ -45,10 +40,7 @@ def load_controls(trajectory: Path | None, motion_brush: Path | None, framing: F
     if trajectory is None:
         return MotionControls()
     src_h, src_w = framing.source_size
-    try:
-        trajs = load_trajectories(trajectory, src_h, src_w)
-    except (ValueError, OSError) as exc:
-        raise InputError(f"bad --trajectory file: {exc}") from None
+    trajs = load_trajectory_file(trajectory, src_h, src_w)  # within the document and trajectory limits
     trajs = [framing.apply_points(t) for t in trajs]
     brush = None
     if motion_brush is not None:

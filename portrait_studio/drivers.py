@@ -26,13 +26,15 @@ import numpy as np
 
 from landmark_drivers import FaceMotion, LandmarkTrack
 from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio
-from landmark_drivers.expressions import ExpressionError, ExpressionTrack, apply_expression, load_expression
+from landmark_drivers.expressions import ExpressionTrack, apply_expression
 from landmark_drivers.rig import FaceRig
 from landmark_drivers.video_driver import (DrivingVideoError, DrivingVideoInfo, VideoDriverOptions,
                                            drive_from_video, probe_driving_video)
 
 from . import media
 from .ckpts import default_ckpt_dir
+from .documents import load_expression_file, load_track_file
+from .limits import LIMITS
 from .errors import InputError, MissingCheckpointsError
 from .options import RenderOptions
 from .portrait import Portrait
@@ -100,18 +102,12 @@ def check_signal(options: RenderOptions, audio: str | Path | None) -> Signal:
         except DrivingVideoError as exc:
             raise InputError(str(exc)) from None
         _check_length(o.driving_video, video_info.duration, o.max_duration)
-    expression = None
-    if o.expression is not None:
-        try:
-            expression = load_expression(o.expression)
-        except (ExpressionError, OSError) as exc:
-            raise InputError(str(exc)) from None
-    saved = None
-    if o.landmarks is not None:
-        try:
-            saved = LandmarkTrack.load(o.landmarks)
-        except (ValueError, OSError, EOFError) as exc:
-            raise InputError(f"{o.landmarks} is not a readable landmark track ({exc})") from None
+        rate = max(video_info.fps, video_info.num_frames / video_info.duration if video_info.duration > 0 else 0.0)
+        if rate > LIMITS.driving_video_fps.value:
+            raise InputError(f"{o.driving_video} runs at {rate:.0f} fps, over the {LIMITS.driving_video_fps} limit "
+                             "(driving video fps); convert it to a lower frame rate first")
+    expression = load_expression_file(o.expression, o.max_duration) if o.expression is not None else None
+    saved = load_track_file(o.landmarks, o.max_duration) if o.landmarks is not None else None
     if o.audio_driver == "sadtalker" and audio is not None and saved is None and o.driving_video is None:
         _check_sadtalker_files(o)
     return Signal(audio, audio_info, o.driving_video, video_info, expression, saved)

@@ -13,9 +13,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import shutil
 import subprocess
-import tempfile
+import wave
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -23,10 +24,16 @@ from typing import Iterator
 import numpy as np
 
 from .errors import InputError
+from .outputs import VIDEO_EXTENSIONS, atomic_output, check_output_path, same_file, temporary_path
+
+__all__ = ["AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path", "clean_samples",
+           "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames", "probe_audio", "same_file",
+           "temporary_path"]
 
 logger = logging.getLogger(__name__)
 
-VIDEO_EXTENSIONS = (".mp4", ".mov", ".mkv")
+# decoders whose samples are stored floats: the only ones that can hold NaN/inf or values far past full scale
+FLOAT_PCM_CODECS = ("pcm_f16le", "pcm_f24le", "pcm_f32le", "pcm_f32be", "pcm_f64le", "pcm_f64be")
 
 
 def ffmpeg_exe() -> str:
@@ -71,7 +78,7 @@ def probe_audio(path: str | Path) -> AudioInfo:
             duration = _stream_duration(container, stream)
     except InputError:
         raise
-    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path} is not a readable audio file ({_short(exc)})") from None
     if rate <= 0 or channels <= 0 or not duration > 0:
         raise InputError(f"{path} holds no audio samples (zero-length audio)")
@@ -102,15 +109,34 @@ def load_audio(path: str | Path, sample_rate: int = 16000, max_duration: float |
         raise InputError(
             f"{path} is {info.duration:.1f} s long, over the --max-duration limit of {max_duration:g} s"
         )
-    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-vn", "-ac", "1",
-           "-ar", str(int(sample_rate)), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-vn", "-map", "0:a:0", "-ac", "1",
+           "-ar", str(int(sample_rate))]
+    if max_duration is not None:  # a header that lies about the length cannot make the decode unbounded
+        cmd += ["-t", f"{max_duration + 1:.3f}"]
+    cmd += ["-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
     proc = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, check=False)
     if proc.returncode != 0:
         raise InputError(f"{path} could not be decoded as audio ({_short(proc.stderr.decode(errors='replace'))})")
     samples = np.frombuffer(proc.stdout, dtype="<f4").astype(np.float32)
     if samples.size == 0:
         raise InputError(f"{path} holds no audio samples (zero-length audio)")
-    return np.clip(np.nan_to_num(samples), -1.0, 1.0)
+    return clean_samples(samples)
+
+
+def clean_samples(samples: np.ndarray, peak: float | None = None) -> np.ndarray:
+    """NaN and +/-inf -> 0; samples past full scale scaled down so the peak is 1. float32 [N] in [-1, 1].
+
+    peak: the largest finite |sample| of the whole signal when `samples` is one chunk of it (so every
+    chunk is scaled alike); None = measure it here.
+    """
+    samples = np.asarray(samples, dtype=np.float32)
+    finite = np.isfinite(samples)
+    samples = np.where(finite, samples, np.float32(0.0))
+    if peak is None:
+        peak = float(np.abs(samples).max()) if samples.size else 0.0
+    if peak > 1.0:
+        samples = samples / np.float32(peak)
+    return np.clip(samples, -1.0, 1.0)
 
 
 def num_video_frames(duration: float, fps: float) -> int:
@@ -196,57 +222,82 @@ def mux_audio(video: Path, audio: Path | None, out: Path, duration: float) -> No
 
 
 @contextlib.contextmanager
-def atomic_output(out: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside `out`; rename it onto `out` only if the block succeeds.
+def muxable_audio(audio: Path | None, beside: Path, duration: float) -> Iterator[Path | None]:
+    """Yield the file whose audio `mux_audio` should encode: `audio` itself, or a cleaned copy.
 
-    On any failure (including KeyboardInterrupt) the temporary file is removed and `out` is left as
-    it was, so an interrupted render never leaves a broken file.
+    Float PCM audio (WAV/CAF/... of 32/64-bit floats) can decode fine yet hold NaN, inf or values far
+    past full scale, which the AAC encoder refuses (or turns into noise). Such audio is scanned (streamed,
+    memory flat) and, when it holds any of these, rewritten as a 16-bit WAV beside `beside` with
+    `clean_samples` applied (NaN/inf -> silence, the peak scaled to full scale); the copy is removed after.
     """
-    out = Path(out)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.stem}.", suffix=".part" + out.suffix, dir=out.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    if audio is None or _audio_codec(audio) not in FLOAT_PCM_CODECS:
+        yield audio
+        return
+    channels, rate = _audio_layout(audio)
+    bad, peak = 0, 0.0
+    for chunk in _float_chunks(audio, duration, channels):
+        finite = np.isfinite(chunk)
+        bad += int(chunk.size - finite.sum())
+        if finite.any():
+            peak = max(peak, float(np.abs(chunk[finite]).max()))
+    if bad == 0 and peak <= 1.0:
+        yield audio
+        return
+    logger.info("%s: %d non-finite samples, peak %.3g; muxing a cleaned copy", audio, bad, peak)
+    with temporary_path(beside, "audio", ".wav") as wav:
+        with wave.open(str(wav), "wb") as w:
+            w.setnchannels(channels)
+            w.setsampwidth(2)
+            w.setframerate(rate)
+            for chunk in _float_chunks(audio, duration, channels):
+                w.writeframes((clean_samples(chunk, peak) * 32767.0).astype("<i2").tobytes())
+        yield wav
+
+
+def _audio_codec(path: Path) -> str | None:
+    import av
+
     try:
-        yield tmp
-        os.replace(tmp, out)
+        with av.open(str(path)) as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            return stream.codec_context.name if stream is not None else None
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+
+
+def _audio_layout(path: Path) -> tuple[int, int]:
+    import av
+
+    try:
+        with av.open(str(path)) as container:
+            stream = next(s for s in container.streams if s.type == "audio")
+            return max(1, int(stream.channels or 1)), max(1, int(stream.rate or 16000))
+    except (av.error.FFmpegError, StopIteration, AttributeError, ValueError) as exc:
+        raise InputError(f"{path} is not a readable audio file ({_short(exc)})") from None
+
+
+def _float_chunks(path: Path, duration: float, channels: int, frames: int = 65536) -> Iterator[np.ndarray]:
+    """The first `duration` s of `path`'s first audio stream as interleaved float32 chunks (native rate)."""
+    cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-i", str(path), "-vn", "-map", "0:a:0",
+           "-t", f"{duration:.6f}", "-ac", str(channels), "-f", "f32le", "-acodec", "pcm_f32le", "pipe:1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    step = 4 * channels * frames
+    try:
+        while True:
+            data = proc.stdout.read(step)
+            if not data:
+                break
+            usable = len(data) - len(data) % (4 * channels)
+            yield np.frombuffer(data[:usable], dtype="<f4")
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-@contextlib.contextmanager
-def temporary_path(beside: str | Path, suffix: str) -> Iterator[Path]:
-    """Yield a fresh temporary file path in `beside`'s directory; the file is always removed after."""
-    beside = Path(beside)
-    fd, name = tempfile.mkstemp(prefix=f".{beside.stem}.", suffix=suffix, dir=beside.parent)
-    os.close(fd)
-    try:
-        yield Path(name)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            Path(name).unlink()
-
-
-def check_output_path(out: str | Path, extensions: tuple[str, ...] = VIDEO_EXTENSIONS) -> Path:
-    """Validate an output path before any work: extension, existing writable directory."""
-    out = Path(out)
-    if out.suffix.lower() not in extensions:
-        raise InputError(f"unsupported output extension {out.suffix or '(none)'!r} for {out}; use one of {', '.join(extensions)}")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise InputError(f"output directory does not exist: {parent}")
-    if out.is_dir():
-        raise InputError(f"output path is a directory: {out}")
-    try:
-        with tempfile.NamedTemporaryFile(dir=parent, prefix=".write-test-"):
-            pass
-    except OSError:
-        raise InputError(f"output directory is not writable: {parent}") from None
-    return out
+        proc.stdout.close()
+        with contextlib.suppress(OSError):
+            proc.kill()
+        proc.wait()
 
 
 def _short(text: object, limit: int = 200) -> str:
     """The last non-empty line of an error text, shortened: for one-line error messages."""
-    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    lines = [re.sub(r"\[Errno -?\d+\]\s*", "", line).strip() for line in str(text).splitlines() if line.strip()]
     line = lines[-1] if lines else str(text).strip()
     return line if len(line) <= limit else line[: limit - 3] + "..."

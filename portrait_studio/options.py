@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import InputError
+from .limits import LIMITS
 
 Engine = Literal["auto", "warp", "mofa"]
 AudioDriver = Literal["embedded", "sadtalker"]
@@ -77,8 +78,9 @@ class RenderOptions:
 
     engine: Engine = _opt("auto", "auto: mofa when its checkpoints verify and a GPU is present, else warp",
                           scope=RENDER)
-    fps: float = _opt(25.0, "output frame rate")
-    size: int = _opt(512, "short side of the output in pixels (mofa crops both sides to multiples of 64)")
+    fps: float = _opt(25.0, f"output frame rate, 1..{LIMITS.fps_range.value:g}")
+    size: int = _opt(512, "short side of the output in pixels, 64..2048 (mofa crops both sides to multiples of "
+                     f"64); the long side may be at most {LIMITS.frame_long_side}")
     seed: int = _opt(0, "seeds every random choice (blinks, head motion, diffusion noise)")
     transcript: str | None = _opt(None, "what is said (a .txt file or the text itself; English): forced "
                                   "alignment of phones instead of recognition", metavar="FILE|TEXT")
@@ -86,16 +88,20 @@ class RenderOptions:
     expressiveness: float = _opt(1.0, "scale of brow raises and eye widening; 0 = none (blinks stay natural)")
     language: Language = _opt("auto", "speech: auto (phones + acoustics, any language), english (phone "
                               "visemes), acoustic (loudness and spectrum only)")
-    trajectory: Path | None = _opt(None, "JSON of trajectories that move the background (photo pixels)",
-                                   scope=RENDER, metavar="T.json")
-    motion_brush: Path | None = _opt(None, "mask image: white = the region the trajectories move", scope=RENDER,
-                                     metavar="MASK")
-    max_duration: float = _opt(600.0, "refuse inputs longer than this many seconds", metavar="S")
+    trajectory: Path | None = _opt(None, "JSON of trajectories that move the background (photo pixels); at most "
+                                   f"{LIMITS.trajectories}, {LIMITS.trajectory_points} each, "
+                                   f"{LIMITS.document_bytes}", scope=RENDER, metavar="T.json")
+    motion_brush: Path | None = _opt(None, "mask image: white = the region the trajectories move; transparent "
+                                     "= unpainted", scope=RENDER, metavar="MASK")
+    max_duration: float = _opt(600.0, "refuse inputs longer than this many seconds, for every driver: audio, "
+                               "driving video, keyframes (last t), --landmarks tracks; at most "
+                               f"{LIMITS.max_duration}", metavar="S")
     ckpt_dir: Path | None = _opt(None, "checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)",
                                  metavar="DIR")
-    save_landmarks: Path | None = _opt(None, "also write the landmark track (.npz)", scope=RENDER, metavar="LM.npz")
-    debug_dir: Path | None = _opt(None, "also write landmark-overlay and flow-visualisation videos here",
-                                  scope=RENDER, metavar="DIR")
+    save_landmarks: Path | None = _opt(None, "also write the landmark track (.npz); never over an input",
+                                       scope=RENDER, metavar="LM.npz")
+    debug_dir: Path | None = _opt(None, "also write landmarks.mp4 and flow.mp4 (overlay and flow videos) here; "
+                                  "never over an input", scope=RENDER, metavar="DIR")
     audio_driver: AudioDriver = _opt("embedded", "speech -> motion: embedded (no weights) or sadtalker "
                                      "(learned; needs its weights)")
     pose_style: int = _opt(0, "sadtalker head-pose style, 0..45")
@@ -103,22 +109,29 @@ class RenderOptions:
     relative_to: RelativeTo = _opt("first", "driving video: motion measured from its first or its most "
                                    "neutral frame")
     expression: Path | None = _opt(None, "expression keyframes (JSON or YAML) layered over the driver, or "
-                                   "driving alone", metavar="KEYS")
+                                   f"driving alone; at most {LIMITS.keyframes}, {LIMITS.document_bytes}, "
+                                   f"{LIMITS.yaml_aliases}", metavar="KEYS")
     landmarks: Path | None = _opt(None, "render this saved (possibly hand-edited) landmark track (.npz) "
-                                  "instead of running a driver", scope=RENDER, metavar="LM.npz")
+                                  f"instead of running a driver; its stored fps 1..{LIMITS.fps_range.value:g}",
+                                  scope=RENDER, metavar="LM.npz")
     mofa: MofaOptions = _opt(help="MOFA engine settings", scope=(), factory=MofaOptions)
 
     def validate(self) -> "RenderOptions":
         """Raise InputError naming the first invalid value; return self for chaining."""
         _check(self.engine in ("auto", "warp", "mofa"), f"--engine must be auto, warp or mofa, got {self.engine!r}")
-        _check(_finite(self.fps) and 1 <= self.fps <= 120, f"--fps must be between 1 and 120, got {self.fps}")
+        top_fps = LIMITS.fps_range.value
+        _check(_finite(self.fps) and 1 <= self.fps <= top_fps, f"--fps must be between 1 and {top_fps:g}, got {self.fps}")
         _check(64 <= self.size <= 2048, f"--size must be between 64 and 2048 pixels, got {self.size}")
         _check(_finite(self.head_motion) and 0 <= self.head_motion <= 5,
                f"--head-motion must be between 0 and 5, got {self.head_motion}")
         _check(_finite(self.expressiveness) and 0 <= self.expressiveness <= 5,
                f"--expressiveness must be between 0 and 5, got {self.expressiveness}")
-        _check(_finite(self.max_duration) and self.max_duration > 0,
-               f"--max-duration must be positive, got {self.max_duration}")
+        top = LIMITS.max_duration.value
+        _check(_finite(self.max_duration) and 0 < self.max_duration <= top,
+               f"--max-duration must be between 0 and {top:g} s (max duration limit), got {self.max_duration}")
+        top_chars = LIMITS.transcript_chars
+        _check(self.transcript is None or len(self.transcript) <= top_chars.value,
+               f"--transcript has {len(self.transcript or ''):,} characters, over the {top_chars} limit")
         _check(self.language in ("auto", "english", "acoustic"),
                f"--language must be auto, english or acoustic, got {self.language!r}")
         _check(self.audio_driver in ("embedded", "sadtalker"),

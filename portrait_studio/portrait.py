@@ -6,39 +6,47 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image
 
 from landmark_drivers import SourceFace
 
 from .errors import InputError
-
-Image.MAX_IMAGE_PIXELS = 20000 * 20000  # refuse decompression bombs beyond 400 MP
+from .images import load_rgb
+from .limits import LIMITS
 
 
 def load_portrait(path: str | Path) -> np.ndarray:
-    """Read an image file as uint8 [H, W, 3] RGB (EXIF orientation applied, alpha on white).
+    """Read an image file as uint8 [H, W, 3] RGB (EXIF orientation applied, alpha on white, 16-bit and
+    float images mapped from their real range).
 
-    Raises InputError for a missing file, a file that is not an image, or a corrupt one.
+    Raises InputError for a missing file, a file that is not an image, a corrupt one, one over
+    `LIMITS.image_pixels` (checked from the header before decoding) or under `LIMITS.image_min_side`.
     """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(f"image file not found: {path}")
-    try:
-        with Image.open(path) as img:
-            img.load()
-            img = ImageOps.exif_transpose(img)
-            if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
-                rgba = img.convert("RGBA")
-                canvas = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-                img = Image.alpha_composite(canvas, rgba)
-            rgb = np.asarray(img.convert("RGB"), dtype=np.uint8)
-    except UnidentifiedImageError:
-        raise InputError(f"{path} is not an image file PIL can read") from None
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as exc:
-        raise InputError(f"{path} is a corrupt or unreadable image ({exc})") from None
-    if rgb.shape[0] < 16 or rgb.shape[1] < 16:
-        raise InputError(f"{path} is only {rgb.shape[1]}x{rgb.shape[0]} pixels; a portrait needs at least 64x64")
+    rgb = load_rgb(path)
+    least = int(LIMITS.image_min_side.value)
+    if rgb.shape[0] < least or rgb.shape[1] < least:
+        raise InputError(f"{path} is only {rgb.shape[1]}x{rgb.shape[0]} pixels; a portrait needs at least "
+                         f"{least}x{least} (image min side)")
     return rgb
+
+
+def check_frame_size(framing: "Framing", path: str | Path) -> None:
+    """Refuse an output frame whose long side is over `LIMITS.frame_long_side` (extreme aspect ratios)."""
+    h, w = framing.size
+    limit = LIMITS.frame_long_side
+    if max(h, w) > limit.value:
+        raise InputError(f"{path} would render as {w}x{h}: the long side is over the {limit} limit "
+                         "(frame long side); use a smaller --size or crop the photo")
+
+
+def face_too_small_message(path: str | Path, interocular: float, framing: "Framing", needed: float) -> str:
+    """One line saying the face's size in the photo's own pixels (and in the frame) and the size needed."""
+    src_h, src_w = framing.source_size
+    out_h, out_w = framing.size
+    in_photo = interocular / framing.scale
+    return (f"the face in {path} is too small to animate: {in_photo:.1f} px between the outer eye corners in the "
+            f"{src_w}x{src_h} photo ({interocular:.1f} px in the {out_w}x{out_h} frame); at least {needed:.0f} px "
+            "are needed in both (use a larger or tighter photo)")
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
-from landmark_drivers.face_analysis import FaceAnalyzer, FaceModelMissingError, FaceTooSmallError, NoFaceError
+from landmark_drivers.face_analysis import (MIN_INTEROCULAR, FaceAnalyzer, FaceModelMissingError, FaceTooSmallError,
+                                            NoFaceError)
 
 from . import media
 from .controls import MotionControls, load_controls
@@ -30,7 +31,7 @@ from .drivers import Drive, DriverModels, Signal, check_signal, drive
 from .engines import Engine, ModelCache, check_cancel, select_engine
 from .errors import InputError, RenderCancelled
 from .options import RenderOptions
-from .portrait import Framing, Portrait, load_portrait
+from .portrait import Framing, Portrait, check_frame_size, face_too_small_message, load_portrait
 from .progress import ProgressFn, no_progress
 from .threads import thread_limit
 
@@ -99,20 +100,30 @@ class Studio:
         o = self._options(options)
         photo = load_portrait(image_path)
         framing = Framing.fit(*photo.shape[:2], o.size, multiple)
+        check_frame_size(framing, image_path)
         image = framing.apply_image(photo)
         try:
             face = self.face_analyzer().analyze(image)
         except NoFaceError as exc:
             raise InputError(f"no face found in {image_path} ({exc})") from None
         except FaceTooSmallError as exc:
-            raise InputError(f"the face in {image_path} is too small to animate ({exc})") from None
+            raise InputError(face_too_small_message(image_path, exc.interocular, framing, exc.needed)) from None
+        # measured in the photo's own pixels too: upscaling a thumbnail adds no detail to animate
+        if face.interocular / framing.scale < MIN_INTEROCULAR:
+            raise InputError(face_too_small_message(image_path, face.interocular, framing, MIN_INTEROCULAR))
         return Portrait(image=image, face=face, framing=framing)
 
     def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None, *,
                   options: RenderOptions | None = None, progress: ProgressFn = no_progress,
                   cancel: threading.Event | None = None) -> LandmarkTrack:
-        """The portrait's landmark track under the driver of `options`; saved as .npz when `out` is given."""
+        """The portrait's landmark track under the driver of `options`; saved as .npz when `out` is given.
+
+        `out` is checked before any work (extension .npz, writable directory, not one of the inputs) and
+        written atomically.
+        """
         o = self._options(options)
+        if out is not None:
+            out = media.check_output_path(out, input_paths(o, image_path, audio_path), (".npz",))
         with self._lock, thread_limit(1):
             signal = check_signal(o, audio_path)
             portrait = self.prepare(image_path, options=o)
@@ -120,7 +131,8 @@ class Studio:
             track = drive(o, signal, portrait, progress, self._driver_models()).track
             check_cancel(cancel)
             if out is not None:
-                track.save(out)
+                with media.atomic_output(out) as tmp:
+                    save_track(track, tmp)
             return track
 
     def render(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path, *,
@@ -143,21 +155,25 @@ class Studio:
 
     def _render(self, o: RenderOptions, engine: Engine, image_path: str | Path, audio_path: str | Path | None,
                 out: str | Path, progress: ProgressFn, cancel: threading.Event | None) -> RenderResult:
-        # 1. validate every input before any output (errors are one line, nothing is written)
-        out = media.check_output_path(out)
+        # 1. validate every input and output before any work (errors are one line, nothing is written)
+        inputs = input_paths(o, image_path, audio_path)
+        out = media.check_output_path(out, inputs)
+        if o.save_landmarks is not None:
+            media.check_output_path(o.save_landmarks, [*inputs, out], (".npz",), what="--save-landmarks")
+        if o.debug_dir is not None:
+            check_debug_dir(o.debug_dir, [*inputs, out] + ([o.save_landmarks] if o.save_landmarks else []))
         signal: Signal = check_signal(o, audio_path)
         portrait = self.prepare(image_path, multiple=engine.multiple, options=o)
         controls = load_controls(o.trajectory, o.motion_brush, portrait.framing)
         check_cancel(cancel)
         engine.load(progress)  # mofa: its checkpoints load (or fail) here, once per Studio
-        logger.log(logging.WARNING if o.engine == "auto" else logging.INFO, "%s", engine.reason)
+        logger.info("%s", engine.reason)
         # 2. drive: motion -> landmark track
         driven: Drive = drive(o, signal, portrait, progress, self._driver_models())
         track = driven.track
         check_cancel(cancel)
-        if o.save_landmarks is not None:
-            track.save(o.save_landmarks)
-        # 3. render frames into a video-only temporary file, then mux the audio onto the output
+        # 3. render frames into a video-only temporary file, then mux the audio onto the output; every
+        # output is renamed into place only when all of them succeeded
         state_path = resume_state_path(out)
         try:
             result = self._write(o, engine, out, state_path, portrait, track, controls, driven, progress, cancel)
@@ -174,7 +190,9 @@ class Studio:
         height, width = portrait.image.shape[:2]
         with ExitStack() as stack:
             tmp_out = stack.enter_context(media.atomic_output(out))
-            tmp_video = stack.enter_context(media.temporary_path(out, ".video.mp4"))
+            if o.save_landmarks is not None:
+                save_track(track, stack.enter_context(media.atomic_output(o.save_landmarks)))
+            tmp_video = stack.enter_context(media.temporary_path(out, "video"))
             debug = (stack.enter_context(_DebugVideos(o.debug_dir, portrait, track, controls))
                      if o.debug_dir else None)
             with media.VideoEncoder(tmp_video, width, height, track.fps) as encoder:
@@ -187,10 +205,13 @@ class Studio:
             if encoder.frames != track.num_frames:
                 raise RuntimeError(f"engine produced {encoder.frames} frames, expected {track.num_frames}")
             progress("mux", 0, 1)
-            media.mux_audio(tmp_video, driven.audio, tmp_out, driven.duration)
+            with media.muxable_audio(driven.audio, out, driven.duration) as audio:
+                media.mux_audio(tmp_video, audio, tmp_out, driven.duration)
             check_cancel(cancel)
             progress("mux", 1, 1)
-            # leaving the stack deletes the video-only file and renames tmp_out onto `out`
+            # leaving the stack deletes the video-only file and renames the temporary files into place
+        if o.engine == "auto":  # said only now, so that an input error stays the only line on stderr
+            logger.warning("%s", engine.reason)
         return RenderResult(path=out, engine=engine.name, num_frames=track.num_frames, fps=track.fps,
                             duration=driven.duration, width=width, height=height,
                             has_audio=driven.audio is not None)
@@ -208,19 +229,61 @@ def remove_resume_state(state_path: Path) -> None:
         stale.unlink(missing_ok=True)
 
 
+def input_paths(options: RenderOptions, image_path: str | Path, audio_path: str | Path | None) -> list[Path]:
+    """Every file a render with `options` reads: no output may be one of them."""
+    o = options
+    paths = [image_path, audio_path, o.driving_video, o.expression, o.landmarks, o.trajectory,
+             o.motion_brush, o.mofa.landmark_mask]
+    return [Path(p) for p in paths if p is not None]
+
+
+DEBUG_VIDEOS = ("landmarks.mp4", "flow.mp4")  # what --debug-dir holds after a render
+
+
+def check_debug_dir(directory: str | Path, inputs: list[Path]) -> None:
+    """Validate --debug-dir before any work: a directory (or a new one in an existing directory) whose
+    debug videos would not overwrite any input."""
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise InputError(f"--debug-dir {directory} exists and is not a directory")
+    if not directory.exists():
+        parent = directory.parent if str(directory.parent) else Path(".")
+        if not parent.is_dir():
+            raise InputError(f"--debug-dir directory's parent does not exist: {parent}")
+        return
+    for name in DEBUG_VIDEOS:
+        media.check_output_path(directory / name, inputs, what="--debug-dir video")
+
+
+def save_track(track: LandmarkTrack, path: Path) -> None:
+    """Write `track` as an .npz (arrays `points`, `reference`, `fps`) to exactly `path`."""
+    with open(path, "wb") as f:
+        np.savez(f, points=track.points.astype(np.float32), reference=track.reference.astype(np.float32),
+                 fps=np.float64(track.fps))
+
+
 class _DebugVideos:
-    """Landmark-overlay and flow-visualisation videos beside the render (streamed like the output)."""
+    """Landmark-overlay and flow-visualisation videos in --debug-dir (streamed like the output, atomic:
+    renamed into place only when the render succeeds; a directory it created is removed on failure)."""
 
     def __init__(self, directory: Path, portrait: Portrait, track: LandmarkTrack, controls: MotionControls) -> None:
         from .engines.warp import flow_preview
 
         self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
+        self._created = not self.directory.exists()
+        self.directory.mkdir(exist_ok=True)
         self.track = track
-        h, w = portrait.image.shape[:2]
-        self._flow = flow_preview(portrait, track, controls)
-        self._overlay = media.VideoEncoder(self.directory / "landmarks.mp4", w, h, track.fps)
-        self._flowvid = media.VideoEncoder(self.directory / "flow.mp4", w, h, track.fps)
+        self._stack = ExitStack()
+        try:
+            h, w = portrait.image.shape[:2]
+            self._flow = flow_preview(portrait, track, controls)
+            tmp = [self._stack.enter_context(media.atomic_output(self.directory / n)) for n in DEBUG_VIDEOS]
+            self._overlay = self._stack.enter_context(media.VideoEncoder(tmp[0], w, h, track.fps))
+            self._flowvid = self._stack.enter_context(media.VideoEncoder(tmp[1], w, h, track.fps))
+        except BaseException:
+            self._stack.close()
+            self._remove_created()
+            raise
 
     def write(self, t: int, frame: np.ndarray) -> None:
         from mofa_engine import draw_landmarks
@@ -228,10 +291,17 @@ class _DebugVideos:
         self._overlay.write(draw_landmarks(frame, self.track.points[t], self.track.reference))
         self._flowvid.write(self._flow(t))
 
+    def _remove_created(self) -> None:
+        if self._created:
+            with contextlib.suppress(OSError):
+                self.directory.rmdir()
+
     def __enter__(self) -> "_DebugVideos":
         return self
 
-    def __exit__(self, exc_type, exc, tb) -> None:
-        for enc in (self._overlay, self._flowvid):
-            with contextlib.suppress(Exception) if exc_type is not None else contextlib.nullcontext():
-                enc.__exit__(exc_type, exc, tb)
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        try:
+            return bool(self._stack.__exit__(exc_type, exc, tb))
+        finally:
+            if exc_type is not None:
+                self._remove_created()
