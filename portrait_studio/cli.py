@@ -126,6 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--ckpt-dir", type=Path, help="where to put them (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
     d.add_argument("--accept-license", action="store_true",
                    help="accept the Stable Video Diffusion community licence without asking")
+    _add_batch_command(sub)
+    _add_serve_command(sub)
     return parser
 
 
@@ -261,6 +263,34 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     download(args.ckpt_dir, accept_license=args.accept_license)
     return 0
+
+
+def _add_batch_command(sub) -> None:
+    """`batch JOBS --out DIR`: many renders from a job file (portrait_studio.batch)."""
+
+    def handle(args: argparse.Namespace) -> int:
+        from .batch.command import run
+
+        return run(args)
+
+    from .batch.command import add_arguments
+
+    add_arguments(sub.add_parser("batch", help="render every job of a YAML/CSV/JSONL job file into a folder"))
+    COMMANDS["batch"] = handle
+
+
+def _add_serve_command(sub) -> None:
+    """`serve --data DIR`: the HTTP job API (portrait_studio.server; the `serve` extra)."""
+
+    def handle(args: argparse.Namespace) -> int:
+        from .server.command import run
+
+        return run(args)
+
+    from .server.command import add_arguments
+
+    add_arguments(sub.add_parser("serve", help="serve the HTTP job API (FastAPI + uvicorn)"))
+    COMMANDS["serve"] = handle
 
 
 COMMANDS = {"render": _cmd_render, "landmarks": _cmd_landmarks, "evaluate": _cmd_evaluate, "check-ckpts": _cmd_check,
