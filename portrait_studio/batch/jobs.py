@@ -59,12 +59,16 @@ class Job:
     options: RenderOptions  # validated render options (paths absolute)
 
 
+class _AliasError(yaml.YAMLError):
+    problem = "YAML aliases (*name) are not allowed in job files"
+
+
 class _NoAliasLoader(yaml.SafeLoader):
     """Safe YAML without anchors/aliases (an alias bomb expands a few hundred bytes into gigabytes)."""
 
     def compose_node(self, parent, index):  # type: ignore[override]
         if self.check_event(yaml.AliasEvent):
-            raise yaml.YAMLError("YAML aliases (*name) are not allowed in job files")
+            raise _AliasError()
         return super().compose_node(parent, index)
 
 
