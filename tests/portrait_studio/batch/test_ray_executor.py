@@ -1,0 +1,51 @@
+"""The same batch on Ray actors: a local Ray with 2 CPUs, shut down (with every process it started) after."""
+
+import json
+
+import psutil
+import pytest
+
+from portrait_studio.batch import load_jobs, run_batch
+from portrait_studio.batch.ray_executor import RayExecutor, local_runtime_env
+
+from ..media_utils import probe_video
+from .conftest import FAST, tree
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def local_ray():
+    ray = pytest.importorskip("ray")
+    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=local_runtime_env())
+    started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+    try:
+        yield ray
+    finally:
+        ray.shutdown()
+        started += [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
+        _, alive = psutil.wait_procs(started, timeout=30)
+        for p in alive:
+            p.kill()
+        assert not alive, f"Ray processes outlived the test: {[p.pid for p in alive]}"
+
+
+def test_ray_batch_with_a_failure_and_resume(local_ray, clips, tmp_path):
+    out = tmp_path / "out"
+    jobs_path = clips / "ray.yaml"
+    opts = ", ".join(f"{k}: {v}" for k, v in FAST.items())
+    jobs_path.write_text(f"- {{image: face.png, audio: talk1.wav, output: r1.mp4, {opts}}}\n"
+                         f"- {{image: face.png, audio: talk2.wav, output: r2.mp4, {opts}}}\n"
+                         f"- {{image: face.png, audio: corrupt.wav, output: r3.mp4, {opts}}}\n")
+    jobs = load_jobs(jobs_path, out)
+    with RayExecutor(workers=2) as executor:
+        summary = run_batch(jobs, out, executor)
+        assert [j.status for j in summary.jobs] == ["done", "done", "failed"]
+        assert executor._count["cpu"] == 2  # two actors, each with its own Studio
+        again = run_batch(jobs, out, executor)
+    assert [j.status for j in again.jobs] == ["skipped", "skipped", "failed"]
+    assert local_ray.is_initialized()  # a Ray the executor did not start is left to its owner
+    assert tree(out) == ["r1.mp4", "r2.mp4", "summary.csv", "summary.json"]
+    assert probe_video(out / "r1.mp4").frames == 18 and probe_video(out / "r2.mp4").frames == 15
+    assert json.loads((out / "summary.json").read_text())["counts"]["failed"] == 1
