@@ -9,7 +9,7 @@ from portrait_studio.batch import load_jobs, run_batch
 from portrait_studio.batch.ray_executor import RayExecutor, local_runtime_env
 
 from ..media_utils import probe_video
-from .conftest import FAST, tree
+from ..batch_utils import FAST, tree
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from ..media_utils import probe_video
-from .conftest import FAST, batch_cmd, batch_env, tree
+from ..batch_utils import FAST, batch_cmd, batch_env, tree
 
 pytestmark = pytest.mark.slow
 
