@@ -271,7 +271,7 @@ def _add_batch_command(sub) -> None:
     def handle(args: argparse.Namespace) -> int:
         from .batch.command import run
 
-        return run(args)
+        return run(args, cancel=_CANCEL)  # Ctrl-C/SIGTERM/SIGHUP stop the batch cleanly
 
     from .batch.command import add_arguments
 

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
-from ..errors import InputError
+from ..errors import InputError, RenderCancelled
 from .jobs import load_jobs
 from .runner import plan_batch, run_batch
 
@@ -28,8 +29,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dry-run", action="store_true", help="validate and list what would run and what is up to date")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Handle `batch`; InputError (exit 2) propagates to the CLI's main."""
+def run(args: argparse.Namespace, cancel: threading.Event | None = None) -> int:
+    """Handle `batch`; InputError (exit 2) propagates to the CLI's main.
+
+    `cancel` is the CLI's signal event (Ctrl-C, SIGTERM, SIGHUP): running renders stop cleanly,
+    finished outputs stay, the summary is written, exit status 130.
+    """
     if args.workers is not None and not 1 <= args.workers <= 256:
         raise InputError(f"--workers must be between 1 and 256, got {args.workers}")
     if args.address and args.executor != "ray":
@@ -50,7 +55,11 @@ def run(args: argparse.Namespace) -> int:
     bar = _JobBar()
     try:
         with executor:
-            summary = run_batch(jobs, args.out, executor, progress=bar)
+            summary = run_batch(jobs, args.out, executor, progress=bar, cancel=cancel)
+    except RenderCancelled:
+        bar.close()
+        sys.stderr.write("error: interrupted; finished outputs are kept and a rerun resumes the batch\n")
+        return 130
     finally:
         bar.close()
     for job in summary.jobs:

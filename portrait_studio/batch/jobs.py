@@ -24,11 +24,12 @@ import yaml
 
 from .. import media
 from ..errors import InputError
-from ..options import RenderOptions
-from .options_table import OptionValueError, brief, build_options, canonical_key, convert, option_specs
+from ..options import RenderOptions, options_from_values
+from .options_table import brief, canonical_key, is_path
 
 MAX_JOB_FILE_BYTES = 16 * 1024 * 1024  # largest job file read
 MAX_JOBS = 100_000  # most jobs in one file
+MAX_TEXT = 4096  # longest text value of any key (characters)
 MAX_REPORTED = 10  # problems spelled out in the one error line (the count is always given)
 STATE_DIR = ".portrait-batch"  # the batch's own folder under --out (manifest, work files, lock)
 INPUT_KEYS = ("image", "audio", "output")  # job keys that are not render options
@@ -183,7 +184,6 @@ def load_jobs(path: str | Path, out_dir: str | Path, allow_outside: bool = False
 
 def parse_job(row: int, raw: dict[str, Any], base: Path, out_root: Path, allow_outside: bool) -> Job:
     """One row -> Job; raises InputError with the first problem of the row."""
-    specs = option_specs()
     values: dict[str, Any] = {}
     inputs: dict[str, Any] = {}
     for key, value in raw.items():
@@ -196,17 +196,16 @@ def parse_job(row: int, raw: dict[str, Any], base: Path, out_root: Path, allow_o
             raise InputError(f"unknown key {brief(key)} (keys: image, audio, output and the render options)")
         if value is None or (isinstance(value, str) and not value.strip()):
             continue
-        spec = specs[option]
+        if isinstance(value, str) and len(value) > MAX_TEXT:
+            raise InputError(f"{option}: text longer than {MAX_TEXT} characters")
         if option == "transcript":
             values[option] = _transcript(value, base)
-            continue
-        try:
-            if option in OUTPUT_OPTIONS:
-                values[option] = contained_output(out_root, value, allow_outside, option, OUTPUT_OPTIONS[option])
-            else:
-                values[option] = convert(spec, value, base)
-        except OptionValueError as exc:
-            raise InputError(str(exc)) from None
+        elif option in OUTPUT_OPTIONS:
+            values[option] = contained_output(out_root, value, allow_outside, option, OUTPUT_OPTIONS[option])
+        elif is_path(option):
+            values[option] = _input_path(value, base, option)
+        else:
+            values[option] = value
     for key in ("image", "output"):
         if inputs.get(key) in (None, ""):
             raise InputError(f"missing {key!r}")
@@ -215,7 +214,7 @@ def parse_job(row: int, raw: dict[str, Any], base: Path, out_root: Path, allow_o
     if audio is None and not any(values.get(k) is not None for k in DRIVER_KEYS[1:]):
         raise InputError("nothing drives the portrait: give audio, driving_video, expression or landmarks")
     output = contained_output(out_root, inputs["output"], allow_outside, "output", media.VIDEO_EXTENSIONS)
-    options = build_options(values).validate()
+    options = options_from_values(values).validate()
     sources = [image, audio, options.driving_video, options.expression, options.landmarks, options.trajectory,
                options.motion_brush, options.mofa.landmark_mask]
     for target in (output, options.save_landmarks):
@@ -232,6 +231,14 @@ def _input_file(value: object, base: Path, key: str) -> Path:
     if not path.is_file():
         raise InputError(f"{key} file not found: {brief(value, 80)}")
     return path.resolve()
+
+
+def _input_path(value: object, base: Path, key: str) -> Path:
+    """An input file/folder option: relative paths resolve against the job file's folder."""
+    if not isinstance(value, str):
+        raise InputError(f"{key} must be a path")
+    path = Path(value.strip()).expanduser()
+    return path if path.is_absolute() else base / path
 
 
 def _transcript(value: object, base: Path) -> str | None:

@@ -3,8 +3,8 @@
 Processes are started with the `spawn` method (forking a process that holds torch is unsafe). The
 parent hands each idle worker one task at a time over a pipe and reads progress and outcomes back;
 a worker that dies (out of memory, a crash in native code) fails only the task it held and is
-replaced. Workers ignore Ctrl-C (the parent cancels their renders instead) and die with the parent
-(Linux `PR_SET_PDEATHSIG`), so a killed batch leaves no orphan rendering behind it.
+replaced. Workers ignore Ctrl-C, SIGTERM and SIGHUP (the parent cancels their renders instead)
+and die with the parent (Linux `PR_SET_PDEATHSIG`), so a killed batch leaves no orphan rendering behind it.
 """
 
 from __future__ import annotations
@@ -62,7 +62,8 @@ def _die_with_parent() -> None:
 def _worker_main(conn: Connection, cancel_seq, gpu: int | None, parent: int) -> None:
     """Worker process: one Studio, tasks in, progress and outcomes out, until told to stop."""
     _die_with_parent()
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # the parent decides; it cancels renders
+        signal.signal(sig, signal.SIG_IGN)
     if os.getppid() != parent:  # the parent died before PR_SET_PDEATHSIG took effect
         return
     if gpu is not None:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .jobs import STATE_DIR, Job
-from .options_table import option_specs, options_to_dict
+from .options_table import is_path, options_to_dict
 
 HASH_VERSION = 1  # bump when what goes into a job's key changes
 _CHUNK = 1 << 20
@@ -52,10 +52,9 @@ class FileHasher:
 
 def job_key(job: Job, hasher: FileHasher) -> str:
     """The content hash of a job's inputs, options and output name."""
-    specs = option_specs()
     options: dict[str, Any] = {}
     for name, value in options_to_dict(job.options).items():
-        if specs[name].kind == "path" and value is not None and name not in ("save_landmarks", "debug_dir"):
+        if is_path(name) and value is not None and name not in ("save_landmarks", "debug_dir"):
             path = Path(value)
             value = {"sha256": hasher(path)} if path.exists() else {"missing": str(path)}
         options[name] = value

@@ -17,12 +17,13 @@ import logging
 import os
 import shutil
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator, Literal, Protocol
 
-from ..errors import InputError
+from ..errors import InputError, RenderCancelled
 from ..progress import ProgressFn, no_progress
 from .jobs import STATE_DIR, Job
 from .manifest import FileHasher, job_key, up_to_date
@@ -126,11 +127,13 @@ def batch_lock(out_root: Path) -> Iterator[Path]:
 
 
 def run_batch(jobs: list[Job], out_dir: str | Path, executor: Executor,
-              progress: ProgressFn = no_progress) -> BatchSummary:
+              progress: ProgressFn = no_progress, cancel: threading.Event | None = None) -> BatchSummary:
     """Run `jobs` (validated by `load_jobs` against the same `out_dir`) and write the summary files.
 
     progress("jobs", finished, total) counts the jobs that had to run; skipped jobs are not in it.
-    On KeyboardInterrupt the running renders are cancelled, the summary is written, and it re-raises.
+    When `cancel` is set, queued jobs are dropped and running renders stop (both end "cancelled"),
+    the summary is written and RenderCancelled is raised. On KeyboardInterrupt the running renders
+    are cancelled, the summary is written, and it re-raises.
     """
     out_root = Path(out_dir).expanduser().resolve()
     start = time.monotonic()
@@ -143,7 +146,7 @@ def run_batch(jobs: list[Job], out_dir: str | Path, executor: Executor,
                                          frames=rec.frames, duration=rec.duration, finished=rec.finished)
         summary = BatchSummary([reports[j.row] for j in jobs])
         try:
-            _execute(plan, out_root, work, executor, reports, progress)
+            _execute(plan, out_root, work, executor, reports, progress, cancel)
         except KeyboardInterrupt:
             executor.cancel_all()
             raise
@@ -155,7 +158,7 @@ def run_batch(jobs: list[Job], out_dir: str | Path, executor: Executor,
 
 
 def _execute(plan: Plan, out_root: Path, work: Path, executor: Executor, reports: dict[int, JobReport],
-             progress: ProgressFn) -> None:
+             progress: ProgressFn, cancel: threading.Event | None) -> None:
     by_id: dict[str, Job] = {}
     for job, key in plan.run:
         task_id = f"row{job.row}"
@@ -165,8 +168,12 @@ def _execute(plan: Plan, out_root: Path, work: Path, executor: Executor, reports
                              manifest_root=out_root, output_name=job.name, key=key))
     total, finished = len(plan.run), 0
     progress("jobs", 0, total)
+    cancelled = False
     while finished < total:
-        for event in executor.poll(timeout=1.0):
+        if cancel is not None and cancel.is_set() and not cancelled:
+            cancelled = True
+            executor.cancel_all()
+        for event in executor.poll(timeout=0.5):
             if isinstance(event, ProgressEvent) or event.id not in by_id:
                 continue
             job = by_id.pop(event.id)
@@ -177,6 +184,8 @@ def _execute(plan: Plan, out_root: Path, work: Path, executor: Executor, reports
                 logger.warning("row %d (%s) failed: %s", job.row, job.name, event.error)
             finished += 1
             progress("jobs", finished, total)
+    if cancelled:
+        raise RenderCancelled("the batch was cancelled")
 
 
 def write_summary(out_root: Path, summary: BatchSummary) -> None:

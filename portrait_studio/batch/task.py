@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Literal
 
-from ..errors import InputError
+from ..errors import InputError, RenderCancelled
 from ..options import RenderOptions
 from ..progress import ProgressFn
 from .manifest import Record, write_record
@@ -79,8 +79,6 @@ def short_error(text: str) -> str:
 
 def run_task(studio, task: Task, progress: ProgressFn, cancel) -> Outcome:
     """Render `task` with a long-lived `Studio`; never raises for a failing render."""
-    from ..studio import RenderCancelled
-
     start = time.monotonic()
     elapsed = lambda: round(time.monotonic() - start, 3)  # noqa: E731
     try:

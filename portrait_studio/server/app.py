@@ -23,7 +23,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..batch.options_table import option_specs
+from ..batch.options_table import is_path, specs
 from ..errors import InputError
 from .service import JobService, parse_api_options
 from .store import JobRow
@@ -59,7 +59,7 @@ class Health(BaseModel):
 
 
 def _options_help() -> str:
-    names = [f"`{n}`" for n, s in option_specs().items() if s.kind != "path"]
+    names = [f"`{n}`" for n in specs() if not is_path(n)]
     return ("A JSON object of render options by their long names with underscores, e.g. "
             '`{"engine": "warp", "head_motion": 0.5}`. Accepted: ' + ", ".join(names) + ". File options "
             "are uploads (`driving_video`, `expression`); other file paths are not accepted.")

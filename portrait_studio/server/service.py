@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputError
-from ..options import RenderOptions
-from ..batch.options_table import OptionValueError, brief, build_options, canonical_key, convert, option_specs
+from ..batch.options_table import brief, canonical_key, is_path
+from ..options import RenderOptions, options_from_values
 from ..batch.task import Outcome, ProgressEvent, Task
 from .store import JobRow, JobStore
 
@@ -41,17 +41,12 @@ def parse_api_options(raw: Any) -> dict[str, Any]:
         name = canonical_key(key)
         if name is None:
             raise InputError(f"unknown option {brief(key)}")
-        spec = option_specs()[name]
-        if spec.kind == "path":
+        if is_path(name):
             hint = " (upload it as a file field)" if name in UPLOAD_OPTIONS else ""
             raise InputError(f"option {name} names a file on the server and is not accepted here{hint}")
-        if value is None:
-            continue
-        try:
-            values[name] = convert(spec, value, None)
-        except OptionValueError as exc:
-            raise InputError(str(exc)) from None
-    build_options(values).validate()
+        if value is not None:
+            values[name] = value
+    options_from_values(values).validate()
     return values
 
 
@@ -186,7 +181,7 @@ class JobService:
             for name in UPLOAD_OPTIONS:
                 if name in row.inputs:
                     values[name] = folder / row.inputs[name]
-            options: RenderOptions = build_options(values).validate()
+            options: RenderOptions = options_from_values(values).validate()
         except (InputError, TypeError, ValueError) as exc:
             self.store.finish(row.id, "failed", f"invalid stored job: {str(exc)[:200]}")
             return None

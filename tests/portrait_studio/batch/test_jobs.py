@@ -9,7 +9,7 @@ import pytest
 
 from portrait_studio import cli
 from portrait_studio.batch import JobFileError, load_jobs
-from portrait_studio.batch.options_table import option_specs
+from portrait_studio.batch.options_table import specs
 from portrait_studio.options import MofaOptions, RenderOptions
 
 
@@ -62,7 +62,7 @@ def test_csv_and_jsonl_convert_strings(inputs):
 def test_every_option_is_a_job_key():
     names = {f.name for f in dataclasses.fields(RenderOptions) if f.name != "mofa"}
     names |= {f.name for f in dataclasses.fields(MofaOptions)}
-    assert set(option_specs()) == names
+    assert set(specs()) == names
 
 
 def test_every_problem_is_reported_with_its_row(inputs):
@@ -137,13 +137,13 @@ def test_yaml_aliases_and_bad_documents(inputs):
 def test_cli_invalid_job_file_exits_2_with_one_line(inputs, capsys):
     folder, out = inputs
     jobs_file = write(folder / "jobs.yaml", "- {image: face.png, audio: talk.wav, output: ../x.mp4}\n"
-                                            "- {image: face.png, output: y.mp4, size: huge}\n")
+                                            "- {image: face.png, audio: talk.wav, output: y.mp4, size: huge}\n")
     code = cli.main(["batch", str(jobs_file), "--out", str(out)])
     err = capsys.readouterr().err
     assert code == 2
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: job file jobs.yaml is invalid (2 problems): row 1:")
-    assert "row 2: size must be an integer" in lines[0]
+    assert "row 2: --size takes int, got 'huge'" in lines[0]
     assert not out.exists()  # nothing was created
 
 

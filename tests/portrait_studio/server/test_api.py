@@ -128,7 +128,7 @@ def test_bad_uploads_are_refused(server, clips, kind, make, status, message):
     ({"colour": "red"}, "unknown option 'colour'"),
     ({"trajectory": "/etc/passwd"}, "names a file on the server"),
     ({"fps": 1000}, "--fps must be between 1 and 120"),
-    ({"head_motion": "lots"}, "head_motion must be a number"),
+    ({"head_motion": "lots"}, "--head-motion takes float, got 'lots'"),
     ([1, 2], "options must be a JSON object"),
 ])
 def test_bad_options_are_refused(server, clips, options, message):
