@@ -24,7 +24,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from portrait_studio.batch import LocalExecutor, load_jobs, run_batch  # noqa: E402
+from portrait_studio.batch import LocalExecutor, load_jobs, run_batch  # noqa: E402 - after sys.path
 from portrait_studio.media import ffmpeg_exe  # noqa: E402
 
 
@@ -44,8 +44,8 @@ def make_inputs(folder: Path, jobs: int, seconds: float, size: int) -> Path:
     return job_file
 
 
-def one_run(job_file: Path, workers: int) -> float:
-    """Wall seconds of one batch (fresh output folder, fresh workers)."""
+def one_run(job_file: Path, workers: int) -> tuple[float, float]:
+    """(wall seconds of one batch with fresh workers and a fresh output folder, mean seconds per job)."""
     with tempfile.TemporaryDirectory(prefix="bench-batch-") as out:
         jobs = load_jobs(job_file, out)
         start = time.perf_counter()
@@ -54,7 +54,7 @@ def one_run(job_file: Path, workers: int) -> float:
         seconds = time.perf_counter() - start
         if not summary.ok:
             raise SystemExit(f"batch failed: {[j.error for j in summary.jobs if j.error]}")
-    return seconds
+    return seconds, sum(j.seconds for j in summary.jobs) / len(summary.jobs)
 
 
 def main() -> None:
@@ -68,17 +68,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-inputs-") as tmp:
         job_file = make_inputs(Path(tmp), args.jobs, args.seconds, args.size)
         times: dict[int, list[float]] = {w: [] for w in args.workers}
+        per_job: dict[int, list[float]] = {w: [] for w in args.workers}
         for _ in range(args.repeats):
             for w in args.workers:
-                times[w].append(one_run(job_file, w))
+                wall, job_seconds = one_run(job_file, w)
+                times[w].append(wall)
+                per_job[w].append(job_seconds)
     print(f"{args.jobs} jobs of {args.seconds:g} s at {args.size} px (warp), os.cpu_count()={os.cpu_count()}, "
-          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+          f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}, load average {os.getloadavg()[0]:.1f}")
     base = None
     for w in args.workers:
         wall = statistics.median(times[w])
         rate = args.jobs / wall * 60
         base = base or rate
-        print(f"workers {w}: {wall:6.1f} s wall (start-up included), {rate:5.1f} jobs/min, x{rate / base:.2f}")
+        print(f"workers {w}: {wall:6.1f} s wall (start-up included), {rate:5.1f} jobs/min, x{rate / base:.2f}; "
+              f"{statistics.median(per_job[w]):.2f} s per job inside a worker")
 
 
 if __name__ == "__main__":

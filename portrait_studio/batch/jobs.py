@@ -127,7 +127,7 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[int, Any]]:
 
 def _yaml_rows(path: Path, text: str) -> tuple[list[tuple[int, Any]], dict[str, Any]]:
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)  # noqa: S506 - a SafeLoader subclass
+        doc = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
     except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
@@ -172,14 +172,26 @@ def load_jobs(path: str | Path, out_dir: str | Path, allow_outside: bool = False
         except InputError as exc:
             problems.append((row, str(exc)))
             continue
-        if job.output in seen:
-            problems.append((row, f"output {brief(job.name)} is also the output of row {seen[job.output]}"))
+        clash = next((t for t in written_files(job) if t in seen), None)
+        if clash is not None:
+            what = "output " + brief(job.name) if clash == job.output else f"side output {brief(clash.name)}"
+            problems.append((row, f"{what} is also written by row {seen[clash]}"))
             continue
-        seen[job.output] = row
+        seen.update((t, row) for t in written_files(job))
         jobs.append(job)
     if problems:
         raise JobFileError(path, problems)
     return jobs
+
+
+def written_files(job: Job) -> list[Path]:
+    """Every file a job writes: its output, the landmark track and the debug videos when asked for."""
+    files = [job.output]
+    if job.options.save_landmarks is not None:
+        files.append(Path(job.options.save_landmarks))
+    if job.options.debug_dir is not None:
+        files += [Path(job.options.debug_dir) / "landmarks.mp4", Path(job.options.debug_dir) / "flow.mp4"]
+    return files
 
 
 def parse_job(row: int, raw: dict[str, Any], base: Path, out_root: Path, allow_outside: bool) -> Job:

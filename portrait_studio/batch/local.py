@@ -77,9 +77,7 @@ def _worker_main(conn: Connection, cancel_seq, gpu: int | None, parent: int) -> 
             if msg is None:
                 return
             seq, task = msg
-            last = [0.0, ""]
-
-            def progress(stage: str, done: int, total: int, _seq=seq, _id=task.id) -> None:
+            def progress(stage: str, done: int, total: int, _seq=seq, _id=task.id, last=[0.0, ""]) -> None:  # noqa: B006 - per-task state
                 now = time.monotonic()
                 if stage != last[1] or done >= total or now - last[0] >= PROGRESS_INTERVAL:
                     last[0], last[1] = now, stage
@@ -225,7 +223,7 @@ class LocalExecutor:
             w.conn.close()
         self._workers = []
 
-    def __enter__(self) -> "LocalExecutor":
+    def __enter__(self) -> LocalExecutor:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .jobs import STATE_DIR, Job
+from .jobs import STATE_DIR, Job, written_files
 from .options_table import is_path, options_to_dict
 
 HASH_VERSION = 1  # bump when what goes into a job's key changes
@@ -123,6 +123,8 @@ def up_to_date(out_root: Path, job: Job, key: str) -> Record | None:
     record = read_record(out_root, job.output)
     if record is None or record.key != key:
         return None
+    if not all(Path(p).exists() for p in written_files(job)[1:]):
+        return None  # a side output (landmark track, debug videos) was removed: render again
     try:
         st = job.output.stat()
     except OSError:

@@ -197,7 +197,7 @@ class RayExecutor:
         if self._owns_ray:
             ray.shutdown()
 
-    def __enter__(self) -> "RayExecutor":
+    def __enter__(self) -> RayExecutor:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -19,9 +19,10 @@ import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Literal, Protocol
+from typing import Literal, Protocol
 
 from ..errors import InputError, RenderCancelled
 from ..progress import ProgressFn, no_progress

@@ -80,7 +80,9 @@ def short_error(text: str) -> str:
 def run_task(studio, task: Task, progress: ProgressFn, cancel) -> Outcome:
     """Render `task` with a long-lived `Studio`; never raises for a failing render."""
     start = time.monotonic()
-    elapsed = lambda: round(time.monotonic() - start, 3)  # noqa: E731
+    def elapsed() -> float:
+        return round(time.monotonic() - start, 3)
+
     try:
         task.work.parent.mkdir(parents=True, exist_ok=True)
         result = studio.render(task.image, task.audio, task.work, options=task.options, progress=progress,
@@ -100,7 +102,7 @@ def run_task(studio, task: Task, progress: ProgressFn, cancel) -> Outcome:
         return Outcome(task.id, "cancelled", elapsed(), error="cancelled")
     except InputError as exc:
         return Outcome(task.id, "failed", elapsed(), error=short_error(str(exc)))
-    except Exception as exc:  # noqa: BLE001 - one job's bug must not end the batch
+    except Exception as exc:  # one job's bug must not end the batch
         logger.exception("job %s failed", task.id)
         return Outcome(task.id, "failed", elapsed(), error=short_error(f"internal error: {type(exc).__name__}: {exc}"))
     finally:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import secrets
 from contextlib import asynccontextmanager
-from typing import Literal
+from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
@@ -86,7 +86,7 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
                               "`Authorization: Bearer <token>`.")
     bearer = HTTPBearer(auto_error=False)
 
-    def authorize(credentials: HTTPAuthorizationCredentials | None = Depends(bearer)) -> None:
+    def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
         if token is None:
             return
         if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
@@ -116,14 +116,15 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
 
     @app.post("/jobs", status_code=202, response_model=JobCreated, dependencies=[Depends(authorize)],
               summary="Submit a render job", responses={401: {}, 411: {}, 413: {}, 415: {}, 422: {}})
-    async def submit(
-        image: UploadFile = File(description="the portrait photo: PNG, JPEG, WebP, BMP or TIFF"),
-        audio: UploadFile | None = File(None, description="speech (WAV, MP3, Ogg, FLAC, M4A, ...); muxed into "
-                                                          "the video"),
-        driving_video: UploadFile | None = File(None, description="a video whose face puppets the portrait"),
-        expression: UploadFile | None = File(None, description="expression keyframes (JSON or YAML); alone, or "
-                                                               "layered over audio or a driving video"),
-        options: str = Form("{}", description=_options_help()),
+    def submit(
+        image: Annotated[UploadFile, File(description="the portrait photo: PNG, JPEG, WebP, BMP or TIFF")],
+        audio: Annotated[UploadFile | None, File(description="speech (WAV, MP3, Ogg, FLAC, M4A, ...); muxed "
+                                                             "into the video")] = None,
+        driving_video: Annotated[UploadFile | None, File(description="a video whose face puppets the "
+                                                                     "portrait")] = None,
+        expression: Annotated[UploadFile | None, File(description="expression keyframes (JSON or YAML); alone, "
+                                                                  "or layered over audio or a driving video")] = None,
+        options: Annotated[str, Form(description=_options_help())] = "{}",
     ) -> JobCreated:
         if len(options) > MAX_OPTIONS_TEXT:
             raise HTTPException(422, f"options is longer than {MAX_OPTIONS_TEXT} characters")
@@ -140,7 +141,7 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
         try:
             for kind, upload in (("image", image), *drivers.items()):
                 if upload is not None:
-                    saved = await save_upload(upload, kind, folder, max_upload_bytes)
+                    saved = save_upload(upload, kind, folder, max_upload_bytes)
                     inputs[kind] = saved.path.name
         except BaseException:
             service.discard_job_folder(folder)

@@ -19,10 +19,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from ..errors import InputError
 from ..batch.options_table import brief, canonical_key, is_path
-from ..options import RenderOptions, options_from_values
 from ..batch.task import Outcome, ProgressEvent, Task
+from ..errors import InputError
+from ..options import RenderOptions, options_from_values
 from .store import JobRow, JobStore
 
 logger = logging.getLogger(__name__)

@@ -39,13 +39,16 @@ class SavedUpload:
     path: Path  # where it is stored
 
 
-async def save_upload(upload, kind: Kind, folder: Path, max_bytes: int) -> SavedUpload:
-    """Stream an UploadFile into `folder`, refusing it once it passes the size limit; then check it."""
+def save_upload(upload, kind: Kind, folder: Path, max_bytes: int) -> SavedUpload:
+    """Copy an UploadFile into `folder`, refusing it once it passes the size limit; then check it.
+
+    Blocking (file I/O, media probing): call it from a worker thread, not the event loop.
+    """
     limit = min(max_bytes, KIND_LIMITS.get(kind, max_bytes))
     tmp = folder / f"{kind}.upload"
     size = 0
     with open(tmp, "wb") as f:
-        while chunk := await upload.read(CHUNK):
+        while chunk := upload.file.read(CHUNK):
             size += len(chunk)
             if size > limit:
                 f.close()

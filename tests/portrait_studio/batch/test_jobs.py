@@ -83,7 +83,7 @@ def test_every_problem_is_reported_with_its_row(inputs):
     assert rows == [2, 3, 4, 5, 6, 7, 8]
     text = str(info.value)
     for fragment in ("row 2: --fps", "row 3: audio file not found", "row 4: unknown key 'colour'",
-                     "row 5: nothing drives", "row 6: output 'ok.mp4' is also the output of row 1",
+                     "row 5: nothing drives", "row 6: output 'ok.mp4' is also written by row 1",
                      "row 7: output 'bad6.gif' must end with", "row 8: a job must be a mapping"):
         assert fragment in text
     assert "\n" not in text
@@ -114,6 +114,10 @@ def test_side_outputs_are_contained_and_inputs_never_outputs(inputs):
     jobs_file = write(folder / "jobs.yaml", "- {image: face.png, audio: talk.wav, output: a.mp4, "
                                             "save_landmarks: ../track.npz}\n")
     with pytest.raises(JobFileError, match="save_landmarks '../track.npz' leaves --out"):
+        load_jobs(jobs_file, out)
+    jobs_file = write(folder / "jobs.yaml", "- {image: face.png, audio: talk.wav, output: a.mp4, debug_dir: dbg}\n"
+                                            "- {image: face.png, audio: talk.wav, output: b.mp4, debug_dir: dbg}\n")
+    with pytest.raises(JobFileError, match="row 2: side output 'landmarks.mp4' is also written by row 1"):
         load_jobs(jobs_file, out)
     shutil.copy(folder / "talk.wav", folder / "talk.mp4")
     jobs_file = write(folder / "jobs.yaml", f"- {{image: face.png, audio: talk.mp4, output: {folder / 'talk.mp4'}}}\n")

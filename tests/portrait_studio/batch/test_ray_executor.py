@@ -8,8 +8,8 @@ import pytest
 from portrait_studio.batch import load_jobs, run_batch
 from portrait_studio.batch.ray_executor import RayExecutor, local_runtime_env
 
-from ..media_utils import probe_video
 from ..batch_utils import FAST, tree
+from ..media_utils import probe_video
 
 pytestmark = pytest.mark.slow
 

@@ -10,8 +10,8 @@ import psutil
 import pytest
 import yaml
 
-from ..media_utils import probe_video
 from ..batch_utils import FAST, batch_cmd, batch_env, tree
+from ..media_utils import probe_video
 
 pytestmark = pytest.mark.slow
 
@@ -23,7 +23,7 @@ def job_file(folder, jobs, name="jobs.yaml"):
 
 
 def run(*args, timeout=300):
-    return subprocess.run(batch_cmd(*args), capture_output=True, text=True, timeout=timeout, env=batch_env())
+    return subprocess.run(batch_cmd(*args), check=False, capture_output=True, text=True, timeout=timeout, env=batch_env())
 
 
 def mtimes(out, names):
@@ -105,3 +105,32 @@ def test_sigkill_mid_batch_loses_nothing(clips, tmp_path):
     assert statuses == {n: "skipped" if n in finished else "done" for n in names}
     for n in names:
         assert probe_video(out / n).frames > 0
+
+
+def test_sigterm_stops_cleanly_and_keeps_finished_outputs(clips, tmp_path):
+    names = ["t0.mp4", "t1.mp4", "t2.mp4"]
+    jobs_path = job_file(clips, [{"audio": "talk1.wav", "output": n, "seed": i, "size": 448, "fps": 25}
+                                 for i, n in enumerate(names)], "term.yaml")
+    out = tmp_path / "out"
+    proc = subprocess.Popen(batch_cmd(jobs_path, "--out", out, "--workers", "1"), env=batch_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while not (out / names[0]).exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no output appeared"
+            time.sleep(0.05)
+        children = psutil.Process(proc.pid).children(recursive=True)
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130
+    assert stderr.strip().splitlines()[-1] == "error: interrupted; finished outputs are kept and a rerun resumes the batch"
+    _, alive = psutil.wait_procs(children, timeout=20)
+    assert not alive
+    statuses = [r["status"] for r in json.loads((out / "summary.json").read_text())["jobs"]]
+    assert statuses[0] == "done" and "cancelled" in statuses and "pending" not in statuses
+    done = [n for n, s in zip(names, statuses) if s == "done"]
+    assert tree(out) == sorted(done + ["summary.csv", "summary.json"])

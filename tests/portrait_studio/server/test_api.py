@@ -15,7 +15,7 @@ import pytest
 
 from portrait_studio import cli
 
-from ..batch_utils import FAST, batch_env, clips  # noqa: F401 - clips is a fixture
+from ..batch_utils import FAST, batch_env
 from ..media_utils import probe_video
 
 pytestmark = pytest.mark.slow

@@ -1,0 +1,1 @@
+from ..batch_utils import clips  # noqa: F401 - the shared fixture
