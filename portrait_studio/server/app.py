@@ -17,7 +17,7 @@ import secrets
 from contextlib import asynccontextmanager
 from typing import Annotated, Literal
 
-from fastapi import Depends, FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi import Depends, FastAPI, File, Form, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
@@ -30,6 +30,8 @@ from .store import JobRow
 from .uploads import UploadError, save_upload
 
 MAX_OPTIONS_TEXT = 16_384  # characters of the options JSON
+JobId = Annotated[str, Path(description="the id POST /jobs answered")]
+_BEARER = HTTPBearer(auto_error=False)  # module level: the annotations below are resolved from globals
 
 
 class JobCreated(BaseModel):
@@ -84,9 +86,7 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
                   description="Render talking-portrait videos as jobs. Submit a portrait and a driving "
                               "input, poll the job, download the mp4. With a token configured, send "
                               "`Authorization: Bearer <token>`.")
-    bearer = HTTPBearer(auto_error=False)
-
-    def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> None:
+    def authorize(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_BEARER)]) -> None:
         if token is None:
             return
         if credentials is None or not secrets.compare_digest(credentials.credentials.encode(), token.encode()):
@@ -150,12 +150,12 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
         return JobCreated(id=job_id)
 
     @app.get("/jobs/{job_id}", response_model=JobStatus, dependencies=[Depends(authorize)], summary="A job's state")
-    def get_job(job_id: str) -> JobStatus:
+    def get_job(job_id: JobId) -> JobStatus:
         return _status(job_or_404(job_id))
 
     @app.get("/jobs/{job_id}/video", dependencies=[Depends(authorize)], summary="Download the video",
              response_class=FileResponse, responses={200: {"content": {"video/mp4": {}}}, 404: {}, 409: {}})
-    def get_video(job_id: str) -> FileResponse:
+    def get_video(job_id: JobId) -> FileResponse:
         row = job_or_404(job_id)
         path = service.video_path(row.id)
         if row.status != "done" or not path.is_file():
@@ -164,7 +164,7 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
 
     @app.delete("/jobs/{job_id}", status_code=202, response_model=JobStatus, dependencies=[Depends(authorize)],
                 summary="Cancel a job", responses={404: {}, 409: {}})
-    def cancel_job(job_id: str) -> JobStatus:
+    def cancel_job(job_id: JobId) -> JobStatus:
         row = job_or_404(job_id)
         if row.status in ("done", "failed", "cancelled"):
             raise HTTPException(409, f"the job has already ended ({row.status})")
@@ -172,7 +172,8 @@ def create_app(service: JobService, token: str | None = None, max_upload_bytes: 
         return _status(row)
 
     @app.get("/jobs", response_model=list[JobStatus], dependencies=[Depends(authorize)], summary="Latest jobs")
-    def list_jobs(limit: int = 100, offset: int = 0) -> list[JobStatus]:
+    def list_jobs(limit: Annotated[int, Query(description="how many jobs, newest first (1..1000)")] = 100,
+                  offset: Annotated[int, Query(description="how many of the newest to skip")] = 0) -> list[JobStatus]:
         if not (1 <= limit <= 1000 and offset >= 0):
             raise HTTPException(422, "limit must be 1..1000 and offset at least 0")
         return [_status(r) for r in service.store.list(limit, offset)]

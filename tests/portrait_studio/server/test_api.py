@@ -171,6 +171,8 @@ def test_openapi_documents_every_field(server):
     status = spec["components"]["schemas"]["JobStatus"]["properties"]
     assert set(status) == {"id", "status", "stage", "progress", "error"}
     assert all(p.get("description") for p in status.values())
+    params = [p for ops in spec["paths"].values() for op in ops.values() for p in op.get("parameters", [])]
+    assert params and all(p.get("description") for p in params)
 
 
 def test_restart_resumes_queued_and_interrupted_jobs(tmp_path, clips):
