@@ -4,6 +4,7 @@ import json
 
 import psutil
 import pytest
+import yaml
 
 from portrait_studio.batch import load_jobs, run_batch
 from portrait_studio.batch.ray_executor import RayExecutor, local_runtime_env
@@ -34,18 +35,19 @@ def local_ray():
 def test_ray_batch_with_a_failure_and_resume(local_ray, clips, tmp_path):
     out = tmp_path / "out"
     jobs_path = clips / "ray.yaml"
-    opts = ", ".join(f"{k}: {v}" for k, v in FAST.items())
-    jobs_path.write_text(f"- {{image: face.png, audio: talk1.wav, output: r1.mp4, {opts}}}\n"
-                         f"- {{image: face.png, audio: talk2.wav, output: r2.mp4, {opts}}}\n"
-                         f"- {{image: face.png, audio: corrupt.wav, output: r3.mp4, {opts}}}\n")
+    rows = [("talk1.wav", "r1.mp4", "warp"), ("talk2.wav", "r2.mp4", "warp"), ("corrupt.wav", "r3.mp4", "warp"),
+            ("talk1.wav", "r4.mp4", "mofa")]
+    jobs_path.write_text(yaml.safe_dump([{**FAST, "image": "face.png", "audio": audio, "output": output,
+                                          "engine": engine} for audio, output, engine in rows]))
     jobs = load_jobs(jobs_path, out)
     with RayExecutor(workers=2) as executor:
         summary = run_batch(jobs, out, executor)
-        assert [j.status for j in summary.jobs] == ["done", "done", "failed"]
+        assert [j.status for j in summary.jobs] == ["done", "done", "failed", "failed"]
+        assert "needs a GPU and the Ray cluster has none" in summary.jobs[3].error  # mofa jobs ask for num_gpus=1
         assert executor._count["cpu"] == 2  # two actors, each with its own Studio
         again = run_batch(jobs, out, executor)
-    assert [j.status for j in again.jobs] == ["skipped", "skipped", "failed"]
+    assert [j.status for j in again.jobs] == ["skipped", "skipped", "failed", "failed"]
     assert local_ray.is_initialized()  # a Ray the executor did not start is left to its owner
     assert tree(out) == ["r1.mp4", "r2.mp4", "summary.csv", "summary.json"]
     assert probe_video(out / "r1.mp4").frames == 18 and probe_video(out / "r2.mp4").frames == 15
-    assert json.loads((out / "summary.json").read_text())["counts"]["failed"] == 1
+    assert json.loads((out / "summary.json").read_text())["counts"]["failed"] == 2

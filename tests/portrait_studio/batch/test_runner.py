@@ -41,7 +41,7 @@ def test_one_corrupt_input_fails_alone_and_reruns_skip(clips, tmp_path):
     assert "failed: row 3 (c3.mp4):" in first.stderr and "4 done, 1 failed" in first.stdout
     good = ["c1.mp4", "c2.mp4", "sub/c4.mp4", "c5.mkv"]
     assert tree(out) == sorted(good + ["summary.csv", "summary.json"])  # no partial or temporary file
-    for name, seconds in zip(good, (1.2, 1.0, 1.2, 1.0)):
+    for name, seconds in zip(good, (1.2, 1.0, 1.2, 1.0), strict=True):
         probe = probe_video(out / name)
         assert (probe.width, probe.height, probe.audio_codec) == (224, 224, "aac")
         assert probe.frames == round(seconds * 15)
@@ -132,5 +132,5 @@ def test_sigterm_stops_cleanly_and_keeps_finished_outputs(clips, tmp_path):
     assert not alive
     statuses = [r["status"] for r in json.loads((out / "summary.json").read_text())["jobs"]]
     assert statuses[0] == "done" and "cancelled" in statuses and "pending" not in statuses
-    done = [n for n, s in zip(names, statuses) if s == "done"]
+    done = [n for n, s in zip(names, statuses, strict=True) if s == "done"]
     assert tree(out) == sorted(done + ["summary.csv", "summary.json"])
