@@ -61,10 +61,10 @@ class Job:
 
 
 class _AliasError(yaml.YAMLError):
-    problem = "YAML aliases (*name) are not allowed in job files"
+    problem = "YAML aliases (*name) are not allowed"
 
 
-class _NoAliasLoader(yaml.SafeLoader):
+class NoAliasLoader(yaml.SafeLoader):
     """Safe YAML without anchors/aliases (an alias bomb expands a few hundred bytes into gigabytes)."""
 
     def compose_node(self, parent, index):  # type: ignore[override]
@@ -127,7 +127,7 @@ def _jsonl_rows(path: Path, text: str) -> list[tuple[int, Any]]:
 
 def _yaml_rows(path: Path, text: str) -> tuple[list[tuple[int, Any]], dict[str, Any]]:
     try:
-        doc = yaml.load(text, Loader=_NoAliasLoader)  # a SafeLoader subclass
+        doc = yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
     except (yaml.YAMLError, RecursionError) as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""

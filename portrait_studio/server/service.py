@@ -139,29 +139,36 @@ class JobService:
             return
         running: set[str] = set()
         try:
-            while not self._stop.is_set():
-                while len(running) < executor.capacity:
-                    row = self.store.claim_next()
-                    if row is None:
-                        break
-                    task = self._task(row)
-                    if task is None:
-                        continue
-                    running.add(row.id)
-                    executor.submit(task)
-                while not self._cancels.empty():
-                    executor.cancel(self._cancels.get())
-                timeout = 0.2 if running else 0.5
-                events = executor.poll(timeout) if running else []
-                if not running:
-                    self._wake.wait(timeout)
-                    self._wake.clear()
-                for event in events:
-                    self._record(event, running)
+            self._loop(executor, running)
+        except Exception as exc:  # reported by /health; the server keeps answering
+            self.error = f"the job dispatcher stopped: {type(exc).__name__}: {str(exc)[:200]}"
+            logger.exception("job dispatcher failed")
         finally:
             for job_id in running:
                 self.store.requeue(job_id, "the server stopped during the render; it will run again")
             executor.close()
+
+    def _loop(self, executor, running: set[str]) -> None:
+        """Start queued jobs while workers are free; record progress and outcomes; forward cancels."""
+        while not self._stop.is_set():
+            while len(running) < executor.capacity:
+                row = self.store.claim_next()
+                if row is None:
+                    break
+                task = self._task(row)
+                if task is None:
+                    continue
+                running.add(row.id)
+                executor.submit(task)
+            while not self._cancels.empty():
+                executor.cancel(self._cancels.get())
+            timeout = 0.2 if running else 0.5
+            events = executor.poll(timeout) if running else []
+            if not running:
+                self._wake.wait(timeout)
+                self._wake.clear()
+            for event in events:
+                self._record(event, running)
 
     def _record(self, event: Outcome | ProgressEvent, running: set[str]) -> None:
         if isinstance(event, ProgressEvent):

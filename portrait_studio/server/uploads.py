@@ -129,6 +129,19 @@ def _check_image(path: Path) -> str:
     return formats[fmt]
 
 
+def _refuse_yaml_aliases(text: str) -> None:
+    """Parse YAML without aliases first: a few hundred bytes of nested aliases expand to gigabytes."""
+    import yaml
+
+    from ..batch.jobs import NoAliasLoader
+
+    try:
+        yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
+    except (yaml.YAMLError, RecursionError) as exc:
+        problem = str(getattr(exc, "problem", None) or "not valid YAML")[:120]
+        raise InputError(f"expression upload is not valid keyframes ({problem})") from None
+
+
 def _check_expression(path: Path) -> str:
     from landmark_drivers.expressions import ExpressionError, load_expression
 
@@ -141,6 +154,7 @@ def _check_expression(path: Path) -> str:
         suffix = ".json"
     except (ValueError, RecursionError):
         suffix = ".yaml"
+        _refuse_yaml_aliases(text)
     probe = path.with_suffix(suffix)
     path.rename(probe)
     try:

@@ -113,6 +113,8 @@ def test_submit_poll_download(server, clips, tmp_path):
      "not a recognised media file"),
     ("audio", lambda c: {"audio": ("x.wav", (c / "face.png").read_bytes(), "audio/wav")}, 415,
      "not a recognised media file"),
+    ("expression", lambda c: {"expression": ("e.yaml", b"a: &a [1, 1]\nb: &b [*a, *a]\nkeyframes: [*b]\n",
+                                               "text/yaml")}, 415, "YAML aliases (*name) are not allowed"),
     ("size", lambda c: {"audio": ("x.wav", b"RIFF" + bytes(4 * 2**20), "audio/wav")}, 413, "MiB upload limit"),
 ])
 def test_bad_uploads_are_refused(server, clips, kind, make, status, message):
