@@ -22,12 +22,21 @@ def specs() -> dict[str, OptionSpec]:
     return {s.name: s for s in option_specs() if "render" in s.scope}
 
 
+@lru_cache(maxsize=1)
+def _aliases() -> dict[str, str]:
+    """Field names and CLI long names (without `--`, underscores) -> field name (`mofa_mode` -> `mode`)."""
+    names = {name: name for name in specs()}
+    for name, spec in specs().items():
+        names.setdefault(spec.flag.lstrip("-").replace("-", "_"), name)
+    return names
+
+
 def canonical_key(key: object) -> str | None:
-    """The long option name for a key as written (`head-motion` -> `head_motion`); None if unknown."""
+    """The option a key names: its field name or its CLI long name, with `-` or `_`
+    (`head-motion` -> `head_motion`, `mofa-mode` -> `mode`); None if unknown."""
     if not isinstance(key, str) or len(key) > 64:
         return None
-    name = key.strip().replace("-", "_")
-    return name if name in specs() else None
+    return _aliases().get(key.strip().lstrip("-").replace("-", "_"))
 
 
 def is_path(name: str) -> bool:

@@ -9,7 +9,7 @@ import pytest
 
 from portrait_studio import cli
 from portrait_studio.batch import JobFileError, load_jobs
-from portrait_studio.batch.options_table import specs
+from portrait_studio.batch.options_table import canonical_key, specs
 from portrait_studio.options import MofaOptions, RenderOptions
 
 
@@ -63,6 +63,9 @@ def test_every_option_is_a_job_key():
     names = {f.name for f in dataclasses.fields(RenderOptions) if f.name != "mofa"}
     names |= {f.name for f in dataclasses.fields(MofaOptions)}
     assert set(specs()) == names
+    assert canonical_key("head-motion") == "head_motion" and canonical_key("--steps") == "steps"
+    flagged = [s for s in specs().values() if s.flag != "--" + s.name.replace("_", "-")]
+    assert all(canonical_key(s.flag) == s.name for s in flagged)  # e.g. --mofa-mode names `mode`
 
 
 def test_every_problem_is_reported_with_its_row(inputs):
