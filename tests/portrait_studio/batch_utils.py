@@ -21,6 +21,7 @@ def clips(tmp_path_factory, portrait_path, speech_path) -> Path:
     for name, start, length in (("talk1.wav", 0.0, 1.2), ("talk2.wav", 2.0, 1.0)):
         subprocess.run([ffmpeg_exe(), "-v", "error", "-y", "-ss", str(start), "-i", str(speech_path),
                         "-t", str(length), str(folder / name)], check=True)
+    shutil.copy(speech_path, folder / "talk_long.wav")  # 7.1 s: a render that is surely still running
     (folder / "corrupt.wav").write_bytes(b"RIFF\x10\x00\x00\x00WAVEfmt " + os.urandom(300))
     return folder
 

@@ -109,8 +109,8 @@ def test_sigkill_mid_batch_loses_nothing(clips, tmp_path):
 
 def test_sigterm_stops_cleanly_and_keeps_finished_outputs(clips, tmp_path):
     names = ["t0.mp4", "t1.mp4", "t2.mp4"]
-    jobs_path = job_file(clips, [{"audio": "talk1.wav", "output": n, "seed": i, "size": 448, "fps": 25}
-                                 for i, n in enumerate(names)], "term.yaml")
+    jobs_path = job_file(clips, [{"audio": "talk_long.wav" if i else "talk1.wav", "output": n, "seed": i,
+                                  "size": 320, "fps": 25} for i, n in enumerate(names)], "term.yaml")
     out = tmp_path / "out"
     proc = subprocess.Popen(batch_cmd(jobs_path, "--out", out, "--workers", "1"), env=batch_env(),
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

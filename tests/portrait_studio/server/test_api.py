@@ -147,10 +147,10 @@ def test_missing_driver_unknown_job_and_unfinished_video(server, clips):
 
 
 def test_cancel_running_and_queued_jobs(server, clips):
-    slow = dict(FAST, size=448, fps=25)
-    running = submit(server, clips, audio="talk1.wav", options=slow).json()["id"]
+    slow = dict(FAST, size=320, fps=25)
+    running = submit(server, clips, audio="talk_long.wav", options=slow).json()["id"]
     queued = submit(server, clips, audio="talk2.wav").json()["id"]
-    wait_for(server, running, ("running",), check=lambda b: b["stage"] == "render")
+    wait_for(server, running, ("running",), check=lambda b: b["stage"] == "render" and b["progress"] < 0.6)
     assert httpx.get(f"{server.url}/jobs/{queued}").json()["status"] == "queued"
     r = httpx.delete(f"{server.url}/jobs/{queued}")
     assert r.status_code == 202 and r.json()["status"] == "cancelled"
@@ -180,10 +180,10 @@ def test_openapi_documents_every_field(server):
 def test_restart_resumes_queued_and_interrupted_jobs(tmp_path, clips):
     srv = Server(tmp_path / "data", "--workers", "1").start()
     try:
-        slow = dict(FAST, size=448, fps=25)
-        first = submit(srv, clips, audio="talk1.wav", options=slow).json()["id"]
+        slow = dict(FAST, size=320, fps=25)
+        first = submit(srv, clips, audio="talk_long.wav", options=slow).json()["id"]
         second = submit(srv, clips, audio="talk2.wav").json()["id"]
-        wait_for(srv, first, ("running",), check=lambda b: b["stage"] == "render")
+        wait_for(srv, first, ("running",), check=lambda b: b["stage"] == "render" and b["progress"] < 0.6)
         srv.stop(signal.SIGKILL)  # no clean-up code runs in the server
         srv.start()
         assert httpx.get(f"{srv.url}/jobs/{second}").json()["status"] in ("queued", "running", "done")
