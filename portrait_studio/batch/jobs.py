@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,8 @@ import yaml
 
 from .. import media
 from ..errors import InputError
+from ..limits import LIMITS
+from ..outputs import same_file
 from ..options import RenderOptions, options_from_values
 from .options_table import brief, canonical_key, is_path
 
@@ -230,7 +231,7 @@ def parse_job(row: int, raw: dict[str, Any], base: Path, out_root: Path, allow_o
     sources = [image, audio, options.driving_video, options.expression, options.landmarks, options.trajectory,
                options.motion_brush, options.mofa.landmark_mask]
     for target in (output, options.save_landmarks):
-        if target is not None and any(src is not None and _same_file(target, Path(src)) for src in sources):
+        if target is not None and any(src is not None and same_file(target, src) for src in sources):
             raise InputError(f"output {brief(str(target.name))} is one of the job's inputs")
     return Job(row=row, image=image, audio=audio, output=output, name=str(inputs["output"]), options=options)
 
@@ -260,9 +261,14 @@ def _transcript(value: object, base: Path) -> str | None:
         path = Path(value.strip()).expanduser()
         path = path if path.is_absolute() else base / path
         try:
-            return path.read_text(encoding="utf-8")[:100_000].strip() or None
+            if path.stat().st_size > 4 * LIMITS.transcript_chars.value:  # UTF-8: at most 4 bytes a character
+                raise InputError(f"transcript file {brief(value, 80)} is over the {LIMITS.transcript_chars} limit")
+            text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise InputError(f"transcript file not readable: {brief(value, 80)}") from None
+        if len(text) > LIMITS.transcript_chars.value:
+            raise InputError(f"transcript file {brief(value, 80)} is over the {LIMITS.transcript_chars} limit")
+        return text.strip() or None
     return value.strip() or None
 
 
@@ -289,10 +295,3 @@ def contained_output(out_root: Path, value: object, allow_outside: bool, key: st
     return target
 
 
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        if a.resolve() == b.resolve():
-            return True
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False

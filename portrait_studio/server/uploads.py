@@ -1,11 +1,12 @@
 """Upload checks for the job API: size limits while receiving, file type by content, then a real parse.
 
 The type comes from the bytes, never from the client's file name or content type: an image must be
-a PNG, JPEG, WebP, BMP or TIFF that PIL opens (pixel count checked from the header); audio and
+a PNG, JPEG, WebP, BMP or TIFF that PIL opens (pixel count checked from the header against
+`LIMITS.image_pixels`); audio and
 video must start like a container ffmpeg demuxes safely (WAV, MP3, Ogg, FLAC, MP4/MOV/M4A, Matroska/
 WebM, AIFF, AVI) — text formats such as playlists, which make ffmpeg open other files, never reach
 it — and must hold an audio (or video) stream; expression keyframes must be UTF-8 JSON or YAML
-that the keyframe parser accepts.
+that `documents.load_expression_file` accepts (size, depth, alias and keyframe limits).
 """
 
 from __future__ import annotations
@@ -16,10 +17,10 @@ from pathlib import Path
 from typing import Literal
 
 from ..errors import InputError
+from ..limits import LIMITS
 
 Kind = Literal["image", "audio", "driving_video", "expression"]
-MAX_IMAGE_PIXELS = 40_000_000  # a portrait photo larger than this (from its header) is refused
-KIND_LIMITS = {"image": 50 * 2**20, "expression": 1 * 2**20}  # bytes; audio and video: the server's limit
+KIND_LIMITS = {"image": 50 * 2**20, "expression": int(LIMITS.document_bytes.value)}  # bytes; media: the server's
 CHUNK = 1 << 20
 
 
@@ -109,41 +110,26 @@ def check_file(path: Path, kind: Kind) -> str:
 
 
 def _check_image(path: Path) -> str:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
+
+    from ..images import open_image
 
     formats = {"PNG": ".png", "JPEG": ".jpg", "WEBP": ".webp", "BMP": ".bmp", "TIFF": ".tif"}
     try:
-        with Image.open(path) as img:
-            fmt, (w, h) = img.format, img.size
+        with open_image(path, "image upload") as img:  # pixel limit from the header, before decoding
+            fmt = img.format
             if fmt not in formats:
                 raise InputError(f"image upload is a {str(fmt)[:20]} image; send PNG, JPEG, WebP, BMP or TIFF")
-            if w * h > MAX_IMAGE_PIXELS:
-                raise InputError(f"image upload is {w}x{h} pixels, over the {MAX_IMAGE_PIXELS // 10**6} MP limit")
             img.verify()
-    except InputError:
-        raise
-    except UnidentifiedImageError:
-        raise InputError("image upload is not an image (send PNG, JPEG, WebP, BMP or TIFF)") from None
+    except InputError as exc:
+        raise InputError(str(exc).replace(str(path), "image upload")) from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
         raise InputError("image upload is a damaged image") from None
     return formats[fmt]
 
 
-def _refuse_yaml_aliases(text: str) -> None:
-    """Parse YAML without aliases first: a few hundred bytes of nested aliases expand to gigabytes."""
-    import yaml
-
-    from ..batch.jobs import NoAliasLoader
-
-    try:
-        yaml.load(text, Loader=NoAliasLoader)  # a SafeLoader subclass
-    except (yaml.YAMLError, RecursionError) as exc:
-        problem = str(getattr(exc, "problem", None) or "not valid YAML")[:120]
-        raise InputError(f"expression upload is not valid keyframes ({problem})") from None
-
-
 def _check_expression(path: Path) -> str:
-    from landmark_drivers.expressions import ExpressionError, load_expression
+    from ..documents import load_expression_file
 
     try:
         text = path.read_text(encoding="utf-8")
@@ -154,13 +140,13 @@ def _check_expression(path: Path) -> str:
         suffix = ".json"
     except (ValueError, RecursionError):
         suffix = ".yaml"
-        _refuse_yaml_aliases(text)
     probe = path.with_suffix(suffix)
     path.rename(probe)
     try:
-        load_expression(probe)
-    except (ExpressionError, OSError, RecursionError) as exc:
-        raise InputError(f"expression upload is not valid keyframes ({str(exc)[:160]})") from None
+        load_expression_file(probe, LIMITS.max_duration.value)
+    except InputError as exc:
+        detail = str(exc).replace(f"--expression {probe}", "").replace(str(probe), "").lstrip(": ").strip()
+        raise InputError(f"expression upload: {detail[:200]}") from None
     finally:
         probe.rename(path)
     return suffix
