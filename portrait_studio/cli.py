@@ -136,11 +136,14 @@ def _add_evaluate_parser(sub) -> None:
     from .evaluation.definitions import MEASURES
 
     defaults = EvaluateOptions()
+    limits = (f"limits (read from each video's header before decoding; beyond them: exit 2): --max-duration up to "
+              f"{LIMITS.max_duration}; {LIMITS.evaluate_frames}; frames up to {LIMITS.evaluate_long_side} on their "
+              "long side")
 
     e = sub.add_parser("evaluate", help="measure talking-portrait videos: lip sync, control, drift, stillness",
                        description="Measure talking-portrait videos (ours or any other tool's) with numbers and "
                                    "a plot; several videos are compared side by side.",
-                       epilog=MEASURES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=f"{MEASURES}\n\n{limits}", formatter_class=argparse.RawDescriptionHelpFormatter)
     e.add_argument("videos", nargs="+", type=Path, metavar="VIDEO", help="videos to measure (.mp4, .mov, .mkv)")
     e.add_argument("--audio", type=Path, help="speech to compare the mouth with (default: each video's own track)")
     e.add_argument("--landmarks", type=Path, help="the asked-for landmark track (.npz): control accuracy")
@@ -157,18 +160,17 @@ def _add_evaluate_parser(sub) -> None:
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from . import evaluation
-    from .media import check_output_path
+    from .outputs import check_output_path
 
+    inputs = [*args.videos, args.audio, args.landmarks, args.driving_video, args.image]
     if args.json is not None:
-        check_output_path(args.json, (".json",))
+        check_output_path(args.json, inputs, extensions=(".json",), what="--json")
     if args.plot is not None:
-        check_output_path(args.plot, (".png",))
+        check_output_path(args.plot, inputs, extensions=(".png",), what="--plot")
     for name in ("audio", "landmarks", "driving_video", "image"):
         value = getattr(args, name)
         if value is not None and not value.is_file():
             raise InputError(f"--{name.replace('_', '-')} file not found: {value}")
-    if not (args.max_duration > 0):
-        raise InputError(f"--max-duration must be positive, got {args.max_duration:g}")
     options = evaluation.EvaluateOptions(
         audio=args.audio, landmarks=args.landmarks, driving_video=args.driving_video, image=args.image,
         window_s=args.window, limits=evaluation.Limits(max_duration=args.max_duration))

@@ -53,6 +53,9 @@ class Limits:
     trajectory_points: Limit = Limit(1000, "points", "points in one trajectory")
     track_bytes: Limit = Limit(200_000_000, "bytes", "size of a --landmarks track file (.npz), also unpacked")
     transcript_chars: Limit = Limit(100_000, "characters", "length of a --transcript (file or text)")
+    evaluate_frames: Limit = Limit(
+        40_000, "frames", "frames `evaluate` decodes from one video (read from its header, counted again while decoding)")
+    evaluate_long_side: Limit = Limit(4096, "pixels", "longest frame side of a video `evaluate` measures (from its header)")
     stale_temp_age: Limit = Limit(
         3600, "seconds",
         "a render's temporary file left by a killed process is removed by the next render to the same "

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import InputError
+from ..limits import LIMITS
 from ..media import VIDEO_EXTENSIONS
 
 
@@ -17,13 +18,15 @@ from ..media import VIDEO_EXTENSIONS
 class Limits:
     """What `evaluate` agrees to decode."""
 
-    max_duration: float = 1200.0  # seconds of video
-    max_frames: int = 40_000  # decoded frames (25 fps x 26 min)
-    max_side: int = 4096  # px, the longer side of a frame
+    max_duration: float = 1200.0  # seconds of video (--max-duration; at most LIMITS.max_duration)
+    max_frames: int = int(LIMITS.evaluate_frames.value)  # decoded frames (25 fps x 26 min)
+    max_side: int = int(LIMITS.evaluate_long_side.value)  # px, the longer side of a frame
 
     def __post_init__(self) -> None:
-        if not (self.max_duration > 0 and self.max_frames > 0 and self.max_side > 0):
-            raise InputError(f"evaluate limits must be positive, got {self}")
+        if not (0 < self.max_duration <= LIMITS.max_duration.value):
+            raise InputError(f"--max-duration must be within 0..{LIMITS.max_duration}, got {self.max_duration:g}")
+        if not (self.max_frames > 0 and self.max_side > 0):
+            raise InputError(f"evaluate limits must be positive, got {self.max_frames} frames, {self.max_side} px")
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import numpy as np
 
 from ..media import atomic_output
 
+LIPSYNC_SPAN_S = 20.0  # longer videos show their first this-many seconds of mouth vs loudness (else a blur)
+
 
 def _norm(x: np.ndarray) -> np.ndarray:
     x = np.asarray(x, np.float64)
@@ -27,6 +29,10 @@ def plot_reports(results: list[dict], path: str | Path) -> None:
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, r in enumerate(results):
         ax, s, name = axes[i], r["_series"], Path(r["video"]).name
+        shown = s["times"] <= LIPSYNC_SPAN_S
+        if not shown.all():
+            name += f" (first {LIPSYNC_SPAN_S:g} s)"
+        s = {k: np.asarray(v)[shown] for k, v in s.items() if k in ("times", "aperture", "loudness_db")}
         ax.plot(s["times"], _norm(s["aperture"]), color="tab:red", lw=1.2, label="mouth opening (inner lips / IOD)")
         if "loudness_db" in s:
             ax.plot(s["times"], _norm(s["loudness_db"]), color="tab:blue", lw=1.0, alpha=0.7,

@@ -50,21 +50,25 @@ def test_help_defines_every_measure(capsys):
     (lambda c, t: [t / "clip.txt"], "not a video file"),
     (lambda c, t: [t / "fake.mp4"], "not a readable video"),
     (lambda c, t: [c.video, "--driving-video", c.video], "--driving-video needs --image"),
-    (lambda c, t: [c.video, "--json", t / "out.txt"], "unsupported output extension"),
-    (lambda c, t: [c.video, "--plot", t / "nodir" / "p.png"], "output directory does not exist"),
+    (lambda c, t: [c.video, "--json", t / "out.txt"], "unsupported --json extension"),
+    (lambda c, t: [c.video, "--image", t / "me.png", "--plot", t / "me.png"], "is the same file as the input"),
+    (lambda c, t: [c.video, "--plot", t / "nodir" / "p.png"], "--plot directory does not exist"),
     (lambda c, t: [c.video, "--audio", t / "none.wav"], "--audio file not found"),
     (lambda c, t: [c.video, "--landmarks", c.audio], "saved landmark track"),
     (lambda c, t: [c.video, "--max-duration", "1"], "over the 1 s limit"),
+    (lambda c, t: [c.video, "--max-duration", "1e9"], "--max-duration must be within"),
     (lambda c, t: [c.video, "--window", "0"], "--window must be within"),
 ])
 def test_bad_input_exits_2_with_one_line(clip, capsys, tmp_path, make_args, message):
     (tmp_path / "clip.txt").write_text("x")
     (tmp_path / "fake.mp4").write_bytes(b"not a video at all")
+    (tmp_path / "me.png").write_bytes(b"a portrait")
+    before = {p: p.read_bytes() for p in tmp_path.iterdir()}
     code, out, err = run(capsys, *make_args(clip, tmp_path))
     assert code == 2, (out, err)
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
-    assert not list(tmp_path.glob("*.json")) and not list(tmp_path.glob("*.png"))
+    assert {p: p.read_bytes() for p in tmp_path.iterdir()} == before  # nothing written, nothing overwritten
 
 
 def test_readme_quotes_the_help_text():
