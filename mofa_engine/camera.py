@@ -58,7 +58,7 @@ class CameraMove:
         object.__setattr__(self, "amount", float(amount))
 
     @classmethod
-    def parse(cls, spec: str) -> "CameraMove":
+    def parse(cls, spec: str) -> CameraMove:
         """`NAME` or `NAME:AMOUNT` (e.g. `zoom-in`, `pan-left:0.2`, `rotate-cw:10`). Raises ValueError."""
         name, sep, amount = str(spec).strip().partition(":")
         if not sep:
@@ -153,7 +153,7 @@ class CameraMove:
         """
         if num_frames < 1 or grid < 1:
             raise ValueError(f"num_frames and grid must be >= 1, got {num_frames}, {grid}")
-        ticks = lambda n: (np.arange(grid) + 0.5) * n / grid  # noqa: E731 - cell centres
+        ticks = lambda n: (np.arange(grid) + 0.5) * n / grid
         gx, gy = np.meshgrid(ticks(width), ticks(height))
         starts = np.stack([gx.ravel(), gy.ravel()], 1)  # [G, 2]
         paths = np.stack([self.apply(starts, self.progress(t, num_frames), height, width)
