@@ -144,20 +144,23 @@ class CameraMove:
         out = cv2.remap(fused, cx, cy, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return np.ascontiguousarray(out[..., 0]), np.ascontiguousarray(out[..., 1])
 
-    def drags(self, num_frames: int, height: int, width: int, grid: int = 8) -> list[np.ndarray]:
-        """The move as drags for trajectory hints: float64 `[num_frames, 2]` paths of a `grid x grid`
-        lattice of frame points (cell centres), point t = where the point is at frame t.
+    def drags(self, num_frames: int, height: int, width: int, grid: int = 8, length: int | None = None
+              ) -> list[np.ndarray]:
+        """The move as drags for trajectory hints: float64 `[length, 2]` paths of a `grid x grid`
+        lattice of frame points (cell centres), point t = where the point is at frame t of a
+        `num_frames` clip; `length` (>= num_frames, default num_frames) pads with the end point.
 
         Only points whose whole path stays inside the frame are kept (trajectory points must lie in
         the image); a zoom-in keeps the inner ones, a pan drops the column or row it pushes out.
         """
-        if num_frames < 1 or grid < 1:
-            raise ValueError(f"num_frames and grid must be >= 1, got {num_frames}, {grid}")
+        length = num_frames if length is None else length
+        if num_frames < 1 or grid < 1 or length < num_frames:
+            raise ValueError(f"need num_frames, grid >= 1 and length >= num_frames, got {num_frames}, {grid}, {length}")
         ticks = lambda n: (np.arange(grid) + 0.5) * n / grid
         gx, gy = np.meshgrid(ticks(width), ticks(height))
         starts = np.stack([gx.ravel(), gy.ravel()], 1)  # [G, 2]
-        paths = np.stack([self.apply(starts, self.progress(t, num_frames), height, width)
-                          for t in range(num_frames)], axis=1)  # [G, T, 2]
+        paths = np.stack([self.apply(starts, self.progress(min(t, num_frames - 1), num_frames), height, width)
+                          for t in range(length)], axis=1)  # [G, length, 2]
         inside = ((paths[..., 0] >= 0) & (paths[..., 0] < width) & (paths[..., 1] >= 0)
                   & (paths[..., 1] < height)).all(axis=1)
         return [p for p in paths[inside]]

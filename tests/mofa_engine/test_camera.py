@@ -116,3 +116,13 @@ def test_measured_flow_of_a_moved_picture_matches_the_pattern(name):
     err = np.linalg.norm(measured[:, core[0], core[1]] - expected[:, core[0], core[1]], axis=0)
     assert np.median(err) < 0.5, np.median(err)
     assert np.abs(expected[:, core[0], core[1]]).max() > 3  # a move this test could miss is not tested
+
+
+def test_drags_pad_to_a_longer_length_with_the_end_point():
+    move = CameraMove("pan-right", 0.1)
+    drags = move.drags(10, H, W, grid=4, length=25)
+    assert drags and all(d.shape == (25, 2) for d in drags)
+    assert all(np.allclose(d[9:], d[9]) for d in drags)
+    assert np.allclose(drags[0][9], move.apply(drags[0][0], 1.0, H, W))
+    with pytest.raises(ValueError, match="length >= num_frames"):
+        move.drags(10, H, W, length=5)
