@@ -54,6 +54,13 @@ def _line_points(obj: Mapping[str, Any]) -> np.ndarray:
                      [cx + float(obj.get("x2", 0)), cy + float(obj.get("y2", 0))]])
 
 
+def _top_left(obj: Mapping[str, Any], width: float, height: float, scale: float) -> tuple[float, float]:
+    """Photo-pixel top-left corner of a box `width x height` (photo pixels) placed by its Fabric origin."""
+    x, y = float(obj.get("left", 0)) / scale, float(obj.get("top", 0)) / scale
+    shift = {"left": 0.0, "top": 0.0, "center": 0.5, "right": 1.0, "bottom": 1.0}
+    return x - shift.get(obj.get("originX", "left"), 0.0) * width, y - shift.get(obj.get("originY", "top"), 0.0) * height
+
+
 def _thin(points: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
     keep = [0]
     for i in range(1, len(points)):  # drop repeated points
@@ -71,7 +78,7 @@ def drawing_trajectories(drawing: Mapping[str, Any] | None, scale: float, photo_
     height, width = photo_size
     drags = []
     for obj in _objects(drawing):
-        kind = obj.get("type")
+        kind = str(obj.get("type", "")).lower()
         if kind == "path":
             points = _thin(_path_points(obj))
         elif kind == "line":
@@ -90,7 +97,7 @@ def drawing_mask(drawing: Mapping[str, Any] | None, scale: float, photo_size: tu
     height, width = photo_size
     mask = np.zeros((height, width), np.uint8)
     for obj in _objects(drawing):
-        kind = obj.get("type")
+        kind = str(obj.get("type", "")).lower()  # Fabric 7 writes "Path", older versions "path"
         stroke = max(1, int(round(float(obj.get("strokeWidth", 1) or 1) / scale)))
         if kind == "path":
             pts = np.round(_path_points(obj) / scale).astype(np.int32)
@@ -102,14 +109,14 @@ def drawing_mask(drawing: Mapping[str, Any] | None, scale: float, photo_size: tu
             a, b = np.round(_line_points(obj) / scale).astype(int)
             cv2.line(mask, tuple(int(v) for v in a), tuple(int(v) for v in b), 255, stroke, cv2.LINE_AA)
         elif kind == "rect":
-            x0, y0 = float(obj.get("left", 0)) / scale, float(obj.get("top", 0)) / scale
             w = float(obj.get("width", 0)) * float(obj.get("scaleX", 1) or 1) / scale
             h = float(obj.get("height", 0)) * float(obj.get("scaleY", 1) or 1) / scale
+            x0, y0 = _top_left(obj, w, h, scale)
             cv2.rectangle(mask, (int(x0), int(y0)), (int(x0 + w), int(y0 + h)), 255, -1)
         elif kind == "circle":
             r = float(obj.get("radius", 0)) * float(obj.get("scaleX", 1) or 1) / scale
-            cx, cy = float(obj.get("left", 0)) / scale + r, float(obj.get("top", 0)) / scale + r
-            cv2.circle(mask, (int(cx), int(cy)), max(1, int(r)), 255, -1)
+            x0, y0 = _top_left(obj, 2 * r, 2 * r, scale)
+            cv2.circle(mask, (int(x0 + r), int(y0 + r)), max(1, int(r)), 255, -1)
     return np.where(mask >= 128, 255, 0).astype(np.uint8)
 
 

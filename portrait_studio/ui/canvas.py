@@ -54,9 +54,10 @@ def drawn_controls(sess: Session, portrait: PortraitChoice) -> DrawnControls:
     styles = {"Drags": ("freedraw", 3, "#ff3030"), "Motion brush": ("freedraw", 28, "rgba(40,160,255,0.5)"),
               "Landmark mask": ("freedraw", 28, "rgba(60,220,90,0.5)")}
     mode, width_px, colour = styles[tool]
-    result = st_canvas(stroke_width=width_px, stroke_color=colour, background_image=shown, drawing_mode=mode,
-                       height=shown.height, width=shown.width, key=f"canvas_{tool}_{portrait.path.name}")
     drawings = st.session_state.setdefault("drawings", {})
+    result = st_canvas(stroke_width=width_px, stroke_color=colour, background_image=shown, drawing_mode=mode,
+                       height=shown.height, width=shown.width, initial_drawing=drawings.get(tool),
+                       key=f"canvas_{tool}_{portrait.path.name}")
     if result is not None and result.json_data is not None:
         drawings[tool] = result.json_data
     size = (height, width)

@@ -20,8 +20,8 @@ from .queue import render_queue
 from .state import RenderRecord, Session
 
 PREVIEW_SECONDS = 3.0
-STAGE_NAMES = {"load": "Loading models", "drive": "Driving the face", "analyse": "Reading the driving video",
-               "flow": "Motion flow", "denoise": "Diffusion", "render": "Rendering frames", "mux": "Adding the sound"}
+STAGE_NAMES = {"load": "Loading models", "driver": "Driving the face", "flow": "Motion flow",
+               "denoise": "Diffusion", "render": "Rendering frames", "mux": "Adding the sound"}
 
 
 @st.cache_data(show_spinner=False, ttl=60)
@@ -123,7 +123,8 @@ def _start(sess: Session, portrait: PortraitChoice, driver: DriverChoice, option
 
 def _watch(sess: Session, job: RenderJob) -> None:
     """Show the job's place or progress until it ends (a Cancel click reruns the page and sets `cancel`)."""
-    box = st.container(border=True)
+    slot = st.empty()  # emptied when the job ends: the video takes its place
+    box = slot.container(border=True)
     box.markdown(f"**{job.label}**")
     if box.button("Cancel", key="cancel"):
         job.cancel.set()
@@ -142,7 +143,7 @@ def _watch(sess: Session, job: RenderJob) -> None:
                 bars[stage] = box.progress(0.0)
             frac = done / total if total else 0.0
             bars[stage].progress(min(frac, 1.0), text=f"{STAGE_NAMES.get(stage, stage)}: {done}/{total}")
-    status.empty()
+    slot.empty()
     sess.job = None
     if job.cancelled:
         st.warning(f"{job.label} cancelled; nothing was written.")

@@ -45,3 +45,16 @@ def test_painted_strokes_become_a_mask(tmp_path):
     from PIL import Image
 
     assert np.array_equal(np.asarray(Image.open(path)), mask)
+
+
+def test_fabric_7_objects_centred_origins():
+    """What streamlit-drawable-canvas 0.13 (Fabric 7) sends: capitalised types, centred origins."""
+    drawing = {"version": "7.4.0", "objects": [
+        {"type": "Path", "originX": "center", "originY": "center", "left": 210, "top": 267.7, "strokeWidth": 3,
+         "path": [["M", 180.0, 279.7], ["Q", 180, 279.7, 185, 277.7], ["L", 240.0, 255.7]]},
+        {"type": "Rect", "originX": "center", "originY": "center", "left": 50, "top": 50, "width": 20, "height": 10},
+    ]}
+    (drag,) = sketch.drawing_trajectories(drawing, scale=1.0, photo_size=(400, 400))
+    assert drag[0] == [180.0, 279.7] and drag[-1] == [240.0, 255.7]
+    mask = sketch.drawing_mask(drawing, 1.0, (400, 400))
+    assert mask[50, 50] == 255 and mask[50, 41] == 255 and mask[50, 38] == 0 and mask[44, 50] == 0
