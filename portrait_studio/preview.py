@@ -13,9 +13,7 @@ import numpy as np
 
 from landmark_drivers import SourceFace
 from landmark_drivers.face_analysis import FaceAnalyzer, FaceModelMissingError, faces_left_to_right
-from mofa_engine.analytic_flow import AnalyticFlow
-from mofa_engine.camera import CameraMove
-from mofa_engine.visualize import flow_to_rgb
+from mofa_engine import AnalyticFlow, CameraMove, flow_to_rgb
 
 from . import media
 from .controls import load_mask

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import atexit
+
 import streamlit as st
 
 from ..options import RenderOptions
@@ -17,4 +19,6 @@ def _make_studio():
 @st.cache_resource(show_spinner=False)
 def render_queue() -> RenderQueue:
     """The queue (and through it the one long-lived Studio) every session of this server shares."""
-    return RenderQueue(_make_studio)
+    queue = RenderQueue(_make_studio)
+    atexit.register(queue.close)  # the Studio's models are released before the interpreter goes
+    return queue

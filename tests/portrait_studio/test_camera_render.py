@@ -35,12 +35,12 @@ def still_keys(tmp_path_factory):
 @pytest.mark.slow
 @pytest.mark.parametrize("spec", ["zoom-in:0.1", "pan-left:0.06", "rotate-cw:4", "zoom-out:0.1"])
 def test_measured_flow_of_the_render_matches_the_camera_move(tmp_path, portrait_path, still_keys, spec):
-    studio = Studio(RenderOptions(engine="warp", size=SIZE, expression=still_keys, camera=spec, head_motion=0.0))
-    out = studio.render(portrait_path, None, tmp_path / "cam.mp4")
+    with Studio(RenderOptions(engine="warp", size=SIZE, expression=still_keys, camera=spec, head_motion=0.0)) as studio:
+        out = studio.render(portrait_path, None, tmp_path / "cam.mp4")
+        portrait = studio.prepare(portrait_path)
     frames = _frames(out.path)
     first, last = frames[0], frames[-1]
     height, width = first.shape
-    portrait = studio.prepare(portrait_path)
     measured = cv2.calcOpticalFlowFarneback(first, last, None, 0.5, 5, 31, 5, 7, 1.5, 0).transpose(2, 0, 1)
     move = CameraMove.parse(spec)
     expected = move.flow(1.0, height, width)
