@@ -402,7 +402,9 @@ def test_camera_inputs_move_the_landmarks_and_add_grid_drags():
     assert controls.trajectories[0] is user[0] and len(drags) >= 48  # 8 x 8 grid, minus what leaves the frame
     assert all(d.shape == (25, 2) and np.allclose(d[9:] - d[0], [0.1 * SIZE, 0]) for d in drags)
     # as Eq. 4 hints on the CMP grid: every grid drag pushes right by 0.1 of the grid at the clip's end
-    inside, outside, _ = drag_groups(MotionControls(trajectories=drags), SIZE, SIZE, 10)
+    from mofa_engine.drag_hints import drag_groups
+
+    inside, outside, _ = drag_groups(drags, None, SIZE, SIZE, 10)
     assert inside is None
     count = outside.mask(torch.tensor([9]))[0]  # drags starting at each grid pixel
     starts = count[0] > 0
