@@ -1,4 +1,4 @@
-# Two commands do all set-up on a fresh machine: `make demo` and `make test`.
+# Three commands do all set-up on a fresh machine: `make demo`, `make studio` and `make test`.
 PY      ?= python3
 VENV    := .venv
 VPY     := $(VENV)/bin/python
@@ -6,7 +6,7 @@ STAMP   := $(VENV)/.setup-done
 FACE_MODEL := landmark_drivers/assets/face_landmarker.task
 export OMP_NUM_THREADS ?= 1
 
-.PHONY: setup demo test lint bench bench-drift clean
+.PHONY: setup demo studio test lint bench bench-drift clean
 
 setup: $(STAMP) $(FACE_MODEL)
 
@@ -27,6 +27,10 @@ demo: setup
 	$(VPY) -m portrait_studio render --image examples/portrait.png --audio examples/speech.wav \
 		--transcript examples/speech.txt -o out/demo.mp4
 	@echo "wrote out/demo.mp4"
+
+# the studio in the browser, on http://127.0.0.1:8501 (add `--server.address 0.0.0.0` to share it)
+studio: setup
+	$(VPY) -m streamlit run streamlit_app.py
 
 test: setup
 	$(VPY) -m pytest -q tests

@@ -12,11 +12,13 @@ __all__ = [
     "FaceMotion", "LandmarkTrack", "SourceFace",
 ]
 
-from .face_analysis import FaceAnalyzer, FaceModelMissingError, FaceTooSmallError, NoFaceError, analyze_face  # noqa: E402
+from .face_analysis import (FaceAnalyzer, FaceModelMissingError, FaceNumberError, FaceTooSmallError,  # noqa: E402
+                            NoFaceError, analyze_face, faces_left_to_right)
 from .ibug68 import mesh_to_ibug68  # noqa: E402
 
 __all__ += [
     "FaceAnalyzer", "analyze_face", "NoFaceError", "FaceTooSmallError", "FaceModelMissingError", "mesh_to_ibug68",
+    "FaceNumberError", "faces_left_to_right",
 ]
 
 from .audio.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402

@@ -65,6 +65,15 @@ class FaceTooSmallError(ValueError):
         self.interocular, self.needed = float(interocular), float(needed)
 
 
+class FaceNumberError(ValueError):
+    """The face asked for by number is not in the image."""
+
+
+def faces_left_to_right(faces: list[SourceFace]) -> list[SourceFace]:
+    """Faces ordered by the x of their mesh box centre: the numbering `analyze(face=N)` uses (N = index + 1)."""
+    return sorted(faces, key=lambda f: f.bbox[0] + f.bbox[2])
+
+
 class FaceModelMissingError(FileNotFoundError):
     """mediapipe's face_landmarker.task is not where it was looked for."""
 
@@ -254,26 +263,35 @@ class FaceAnalyzer:
         faces.sort(key=lambda f: f.area, reverse=True)
         return [self._source_face(f, image.shape[:2], len(faces)) for f in faces]
 
-    def analyze(self, image: np.ndarray) -> SourceFace:
-        """The largest face of a still image (uint8 RGB [H, W, 3]), in that image's pixels.
+    def analyze(self, image: np.ndarray, face: int | None = None) -> SourceFace:
+        """One face of a still image (uint8 RGB [H, W, 3]), in that image's pixels.
 
-        Raises NoFaceError when there is none, FaceTooSmallError when its outer eye corners are less than
-        `min_interocular` px apart. Logs a warning when there are several (the largest is returned).
+        face: which face, numbered 1, 2, ... from left to right (by the centre of its mesh box);
+            None = the largest. Raises NoFaceError when there is none, FaceNumberError when `face` is
+            not one of the faces found, FaceTooSmallError when its outer eye corners are less than
+            `min_interocular` px apart. Logs a warning when several were found and none was chosen.
         """
         faces = self.find_faces(image)
         h, w = image.shape[:2]
         if not faces:
             raise NoFaceError(f"no face found in the {w}x{h} image (tried the whole image, an upscaled copy "
                               f"if small, and crops down to {max(128, int(10 * self.min_interocular))} px)")
-        face = faces[0]
-        if face.num_faces > 1:
-            logger.warning("%d faces found; animating the largest", face.num_faces)
-        if face.interocular < self.min_interocular:
+        if face is None:
+            chosen = faces[0]
+            if chosen.num_faces > 1:
+                logger.warning("%d faces found; animating the largest", chosen.num_faces)
+        else:
+            ordered = faces_left_to_right(faces)
+            if isinstance(face, bool) or not isinstance(face, (int, np.integer)) or not 1 <= face <= len(ordered):
+                raise FaceNumberError(f"face {str(face)[:20]} was asked for, but the image holds {len(ordered)} "
+                                      f"face(s), numbered 1 to {len(ordered)} from left to right")
+            chosen = ordered[int(face) - 1]
+        if chosen.interocular < self.min_interocular:
             raise FaceTooSmallError(
-                f"the face measures {face.interocular:.1f} px between the outer eye corners in the {w}x{h} "
+                f"the face measures {chosen.interocular:.1f} px between the outer eye corners in the {w}x{h} "
                 f"image; at least {self.min_interocular:.0f} px are needed (use a larger or tighter photo)",
-                face.interocular, self.min_interocular)
-        return face
+                chosen.interocular, self.min_interocular)
+        return chosen
 
     def analyze_video_frame(self, image: np.ndarray, timestamp_ms: int) -> SourceFace | None:
         """The largest face of one video frame (uint8 RGB [H, W, 3]), or None when none is found.

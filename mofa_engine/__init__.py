@@ -17,6 +17,7 @@ _EXPORTS = {
     "load_trajectories": "trajectories", "parse_trajectories": "trajectories",
     "trajectory_sparse_flow": "trajectories", "face_region_mask": "regions",
     "flow_to_rgb": "visualize", "draw_landmarks": "visualize",
+    "CameraMove": "camera", "CAMERA_NAMES": "camera", "parse_camera": "camera",
     # the warp engine
     "AnalyticFlow": "warp.analytic_flow", "AnalyticFlowOptions": "warp.analytic_flow",
     "WarpRenderer": "warp.warp_renderer", "WarpRenderOptions": "warp.warp_renderer",

@@ -7,7 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mofa_engine import CAMERA_NAMES, CameraMove  # noqa: F401 - CAMERA_NAMES: for the studio UI
+
 from .documents import load_trajectory_file
+from .errors import InputError
 from .images import load_mask as load_mask_image
 from .portrait import Framing
 
@@ -18,6 +21,7 @@ class MotionControls:
 
     trajectories: list[np.ndarray] | None = None  # float64 [N_i, 2] (x, y) output pixels per trajectory
     brush: np.ndarray | None = None  # bool [H, W]: the region the trajectories move
+    camera: CameraMove | None = None  # a move of the whole frame over the clip (both engines)
 
 
 def load_mask(path: Path, height: int, width: int) -> np.ndarray:
@@ -35,10 +39,15 @@ def framed_mask(path: Path, framing: Framing) -> np.ndarray:
     return framing.apply_image(np.round(mask * 255).astype(np.uint8)).astype(np.float32) / 255
 
 
-def load_controls(trajectory: Path | None, motion_brush: Path | None, framing: Framing) -> MotionControls:
-    """Read and validate --trajectory / --motion-brush (photo coordinates) into the output frame."""
+def load_controls(trajectory: Path | None, motion_brush: Path | None, framing: Framing,
+                  camera: str | None = None) -> MotionControls:
+    """Read and validate --trajectory / --motion-brush (photo coordinates) into the output frame, and --camera."""
+    try:
+        move = CameraMove.parse(camera) if camera else None
+    except ValueError as exc:
+        raise InputError(f"--camera: {exc}") from None
     if trajectory is None:
-        return MotionControls()
+        return MotionControls(camera=move)
     src_h, src_w = framing.source_size
     trajs = load_trajectory_file(trajectory, src_h, src_w)  # within the document and trajectory limits
     trajs = [framing.apply_points(t) for t in trajs]
@@ -46,4 +55,4 @@ def load_controls(trajectory: Path | None, motion_brush: Path | None, framing: F
     if motion_brush is not None:
         mask = load_mask(motion_brush, src_h, src_w)
         brush = framing.apply_image((mask * 255).astype(np.uint8)) >= 128
-    return MotionControls(trajs, brush)
+    return MotionControls(trajs, brush, move)

@@ -114,6 +114,14 @@ class RenderOptions:
     landmarks: Path | None = _opt(None, "render this saved (possibly hand-edited) landmark track (.npz) "
                                   f"instead of running a driver; its stored fps 1..{LIMITS.fps_range.value:g}",
                                   scope=RENDER, metavar="LM.npz")
+    camera: str | None = _opt(None, "camera move over the clip: zoom-in, zoom-out (AMOUNT = scale change, default "
+                              "0.15), pan-left, pan-right, pan-up, pan-down (part of the frame, default 0.1), "
+                              "rotate-cw, rotate-ccw (degrees, default 5); combines with --trajectory",
+                              scope=RENDER, metavar="NAME[:AMOUNT]")
+    face: int | None = _opt(None, "which face moves when the photo has several: 1 = the leftmost (default: the "
+                            "largest)", metavar="N")
+    duration: float | None = _opt(None, "only the first this many seconds (the studio's preview; default: all)",
+                                  metavar="S")
     mofa: MofaOptions = _opt(help="MOFA engine settings", scope=(), factory=MofaOptions)
 
     def validate(self) -> "RenderOptions":
@@ -146,6 +154,18 @@ class RenderOptions:
             _check(path is None or Path(path).is_file(), f"{name} file not found: {path}")
         _check(self.motion_brush is None or self.trajectory is not None,
                "--motion-brush needs --trajectory (the brush selects what the trajectories move)")
+        if self.camera is not None:
+            from mofa_engine.camera import CameraMove
+
+            try:
+                CameraMove.parse(self.camera)
+            except ValueError as exc:
+                raise InputError(f"--camera: {exc}") from None
+        _check(self.face is None or (isinstance(self.face, int) and not isinstance(self.face, bool)
+                                     and 1 <= self.face <= 64),
+               f"--face must be a face number from 1 (the leftmost), got {_short(self.face)}")
+        _check(self.duration is None or (_finite(self.duration) and self.duration > 0),
+               f"--duration must be a positive number of seconds, got {_short(self.duration)}")
         m = self.mofa
         _check(1 <= m.steps <= 200, f"--steps must be between 1 and 200, got {m.steps}")
         _check(_finite(m.guidance_min) and _finite(m.guidance_max) and 0 < m.guidance_min <= m.guidance_max,

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
-from landmark_drivers.face_analysis import (MIN_INTEROCULAR, FaceAnalyzer, FaceModelMissingError, FaceTooSmallError,
-                                            NoFaceError)
+from landmark_drivers.face_analysis import (MIN_INTEROCULAR, FaceAnalyzer, FaceModelMissingError, FaceNumberError,
+                                            FaceTooSmallError, NoFaceError)
 
 from . import media
 from .controls import MotionControls, load_controls
@@ -103,7 +103,9 @@ class Studio:
         check_frame_size(framing, image_path)
         image = framing.apply_image(photo)
         try:
-            face = self.face_analyzer().analyze(image)
+            face = self.face_analyzer().analyze(image, face=o.face)
+        except FaceNumberError as exc:
+            raise InputError(f"--face: {exc}") from None
         except NoFaceError as exc:
             raise InputError(f"no face found in {image_path} ({exc})") from None
         except FaceTooSmallError as exc:
@@ -128,7 +130,7 @@ class Studio:
             signal = check_signal(o, audio_path)
             portrait = self.prepare(image_path, options=o)
             check_cancel(cancel)
-            track = drive(o, signal, portrait, progress, self._driver_models()).track
+            track = _first_seconds(drive(o, signal, portrait, progress, self._driver_models()), o.duration).track
             check_cancel(cancel)
             if out is not None:
                 with media.atomic_output(out) as tmp:
@@ -164,12 +166,12 @@ class Studio:
             check_debug_dir(o.debug_dir, [*inputs, out] + ([o.save_landmarks] if o.save_landmarks else []))
         signal: Signal = check_signal(o, audio_path)
         portrait = self.prepare(image_path, multiple=engine.multiple, options=o)
-        controls = load_controls(o.trajectory, o.motion_brush, portrait.framing)
+        controls = load_controls(o.trajectory, o.motion_brush, portrait.framing, o.camera)
         check_cancel(cancel)
         engine.load(progress)  # mofa: its checkpoints load (or fail) here, once per Studio
         logger.info("%s", engine.reason)
         # 2. drive: motion -> landmark track
-        driven: Drive = drive(o, signal, portrait, progress, self._driver_models())
+        driven: Drive = _first_seconds(drive(o, signal, portrait, progress, self._driver_models()), o.duration)
         track = driven.track
         check_cancel(cancel)
         # 3. render frames into a video-only temporary file, then mux the audio onto the output; every
@@ -260,6 +262,17 @@ def save_track(track: LandmarkTrack, path: Path) -> None:
     with open(path, "wb") as f:
         np.savez(f, points=track.points.astype(np.float32), reference=track.reference.astype(np.float32),
                  fps=np.float64(track.fps))
+
+
+def _first_seconds(driven: Drive, seconds: float | None) -> Drive:
+    """The first `seconds` of a driven clip (--duration); the audio is cut to match when muxed."""
+    if seconds is None:
+        return driven
+    keep = media.num_video_frames(seconds, driven.track.fps)
+    if keep >= driven.track.num_frames:
+        return driven
+    track = driven.track
+    return Drive(LandmarkTrack(track.points[:keep], track.reference, track.fps), driven.audio)
 
 
 class _DebugVideos:

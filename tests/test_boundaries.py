@@ -9,11 +9,15 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("landmark_drivers", "mofa_engine", "portrait_studio")
 # who may import whom: the two libraries never import each other, the app, or the UI
+UI_LIBRARIES = {"streamlit", "streamlit_drawable_canvas", "streamlit_webrtc"}
 FORBIDDEN = {
-    "landmark_drivers": {"mofa_engine", "portrait_studio", "streamlit"},
-    "mofa_engine": {"landmark_drivers", "portrait_studio", "streamlit"},
-    "portrait_studio": {"streamlit"},
+    "landmark_drivers": {"mofa_engine", "portrait_studio"} | UI_LIBRARIES,
+    "mofa_engine": {"landmark_drivers", "portrait_studio"} | UI_LIBRARIES,
+    "portrait_studio": UI_LIBRARIES,  # except its `ui` subpackage, the studio page (see UI_FORBIDDEN)
 }
+UI = ROOT / "portrait_studio" / "ui"
+# the studio UI maps widgets to options and calls the app: it never reaches into the libraries
+UI_FORBIDDEN = {"landmark_drivers", "mofa_engine"}
 
 
 def sources(package):
@@ -32,9 +36,20 @@ def imported_roots(path):
 
 @pytest.mark.parametrize("package", PACKAGES)
 def test_import_boundaries(package):
-    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}" for p in sources(package)
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}" for p in sources(package) if UI not in p.parents
            for mod, line in imported_roots(p) if mod in FORBIDDEN[package]]
     assert not bad, bad
+
+
+def test_the_ui_calls_the_app_only():
+    """Only portrait_studio/ui imports streamlit; it and streamlit_app.py go through portrait_studio."""
+    files = sorted(UI.rglob("*.py")) + [ROOT / "streamlit_app.py"]
+    assert len(files) > 2
+    bad = [f"{p.relative_to(ROOT)}:{line} imports {mod}" for p in files
+           for mod, line in imported_roots(p) if mod in UI_FORBIDDEN]
+    assert not bad, bad
+    app = {mod for mod, _ in imported_roots(ROOT / "streamlit_app.py")}
+    assert app == {"portrait_studio"}, app
 
 
 def module_name(path):

