@@ -31,6 +31,7 @@ from .drivers import Drive, DriverModels, Signal, check_signal, drive
 from .engines import Engine, ModelCache, check_cancel, select_engine
 from .errors import InputError, RenderCancelled
 from .options import RenderOptions
+from .outputs import remove_stale_temporaries
 from .portrait import Framing, Portrait, check_frame_size, face_too_small_message, load_portrait
 from .progress import ProgressFn, no_progress
 from .threads import thread_limit
@@ -177,6 +178,8 @@ class Studio:
         # 3. render frames into a video-only temporary file, then mux the audio onto the output; every
         # output is renamed into place only when all of them succeeded
         state_path = resume_state_path(out)
+        if o.mofa.resume:  # resuming says the last render to `out` was killed: its temporaries go now, whatever
+            remove_stale_temporaries(out, max_age=0)  # their age (those of a process still running are kept)
         try:
             result = self._write(o, engine, out, state_path, portrait, track, controls, driven, progress, cancel)
         except RenderCancelled:
