@@ -4,14 +4,15 @@ Cancel, then the video, its download and the session's list of renders."""
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, fields, replace
 from pathlib import Path
+from typing import get_args
 
 import streamlit as st
 
 from ..ckpts import check_ckpts
 from ..errors import InputError
-from ..options import MofaOptions, RenderOptions
+from ..options import MofaMode, MofaOptions, RenderOptions, TemporalContext
 from ..render_queue import RenderJob
 from .direction import Direction
 from .driver import KINDS, DriverChoice
@@ -52,8 +53,14 @@ def _engine_panel() -> tuple[str, int, MofaOptions]:
             lscale = c4.number_input("Landmark adapter scale", 0.0, 5.0, mofa.landmark_scale, 0.1, key="mofa_ls")
             tscale = c5.number_input("Trajectory adapter scale", 0.0, 5.0, mofa.trajectory_scale, 0.1, key="mofa_ts")
             window = c6.radio("Window (frames)", (25, 14), key="mofa_window", horizontal=True)
+            helps = {f.name: f.metadata.get("help") for f in fields(MofaOptions)}
+            c7, c8 = st.columns(2)
+            mode = c7.radio("MOFA mode", get_args(MofaMode), key="mofa_mode", horizontal=True, help=helps["mode"])
+            layout = c8.radio("Temporal context", get_args(TemporalContext), key="mofa_temporal_context",
+                              horizontal=True, help=helps["temporal_context"])
             mofa = replace(mofa, steps=int(steps), guidance_min=float(gmin), guidance_max=float(gmax),
-                           landmark_scale=float(lscale), trajectory_scale=float(tscale), window=int(window))
+                           landmark_scale=float(lscale), trajectory_scale=float(tscale), window=int(window),
+                           mode=mode, temporal_context=layout)
     return engine, int(size), mofa
 
 
