@@ -17,8 +17,9 @@ import contextlib
 import logging
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
@@ -34,6 +35,9 @@ from .options import RenderOptions
 from .portrait import Framing, Portrait, check_frame_size, face_too_small_message, load_portrait
 from .progress import ProgressFn, no_progress
 from .threads import thread_limit
+
+if TYPE_CHECKING:
+    from .live import LiveOptions, LiveSession
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +118,20 @@ class Studio:
         if face.interocular / framing.scale < MIN_INTEROCULAR:
             raise InputError(face_too_small_message(image_path, face.interocular, framing, MIN_INTEROCULAR))
         return Portrait(image=image, face=face, framing=framing)
+
+    def live(self, image_path: str | Path, options: "LiveOptions | None" = None) -> "LiveSession":
+        """A live session for the portrait at `image_path` (`portrait_studio.live`): push camera frames or
+        audio chunks, read portrait frames; close it (or use it as a context manager) when done.
+
+        The session runs in its own thread with its own face landmarker (VIDEO mode, not shareable
+        across threads), so it does not hold up other calls on this Studio.
+        """
+        from .live import LiveOptions, LiveSession
+
+        live_options = (options or LiveOptions()).validate()
+        with self._lock:
+            prepared = self.prepare(image_path, options=replace(self.options, size=live_options.size))
+        return LiveSession(prepared, live_options)
 
     def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None, *,
                   options: RenderOptions | None = None, progress: ProgressFn = no_progress,
