@@ -83,8 +83,7 @@ class LiveRenderer:
         key = np.round(points, 3).tobytes()
         if self._last is not None and self._last[0] == key:
             return self._last[1]
-        map_x, map_y = self.flow.backward_map(points)
-        frame = self.warp.finish(self.warp.remap(map_x, map_y), points, map_x, map_y)
+        frame = self.warp.render(points)
         frame.setflags(write=False)
         self._last = (key, frame)
         return frame
