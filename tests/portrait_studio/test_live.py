@@ -20,7 +20,8 @@ from portrait_studio.live import LiveOptions, LiveSession
 from portrait_studio.live.sources import VideoFileSource
 from portrait_studio.options import RenderOptions
 from portrait_studio.studio import Studio
-from portrait_studio.warp_engine import MotionControls, warp_frames
+from portrait_studio.controls import MotionControls
+from portrait_studio.engines.warp import warp_frames
 
 from .media_utils import probe_video
 from .test_render_e2e import mouth_aperture
@@ -31,7 +32,8 @@ DRIVING = ROOT / "tests" / "fixtures" / "driving_carphone.mp4"
 
 @pytest.fixture(scope="module")
 def portrait(portrait_path):
-    return Studio(RenderOptions(engine="warp", size=256)).prepare(portrait_path)
+    with Studio(RenderOptions(engine="warp", size=256)) as studio:
+        return studio.prepare(portrait_path)
 
 
 def _audio_session(portrait, samples, **options):
