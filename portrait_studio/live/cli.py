@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from ..errors import InputError
-from .options import LiveOptions
+from .options import LiveOptions, live_option_specs
 
 logger = logging.getLogger(__name__)
 
@@ -38,25 +38,18 @@ def add_live_parser(sub) -> argparse.ArgumentParser:
     out.add_argument("-o", "--output", type=Path, help="record to this video (.mp4, .mov, .mkv), input audio aligned")
     out.add_argument("--stats", action="store_true",
                      help="print one JSON line at the end: frames, dropped, fps, latency_p50_ms, latency_p95_ms")
-    d = LiveOptions()
-    p.add_argument("--fps", type=float, default=d.fps, help=f"output frame rate (default {d.fps:g})")
-    p.add_argument("--size", type=int, default=d.size, help=f"short side of the frames in pixels (default {d.size})")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the audio driver's blinks and head sway")
-    p.add_argument("--head-motion", type=float, default=d.head_motion, help="head motion scale, 0 = still (default 1)")
-    p.add_argument("--expressiveness", type=float, default=d.expressiveness,
-                   help="video: expression scale; audio: brow raises (default 1)")
-    p.add_argument("--articulation", type=float, default=d.articulation, help="audio: jaw/lip motion scale (default 1)")
-    p.add_argument("--smoothing", type=float, default=d.smoothing,
-                   help="video: causal smoothing strength, 0 = raw (default 1)")
+    for spec in live_option_specs():  # --fps, --size, --seed, --head-motion, ... from LiveOptions' fields
+        default = f" (default {spec.default:g})" if isinstance(spec.default, float) else f" (default {spec.default})"
+        p.add_argument(spec.flag, dest=spec.name, type=spec.kind, default=None, metavar=spec.metavar,
+                       help=spec.help + default)
     p.add_argument("--duration", type=float, help="stop after this many seconds (webcam/mic; files stop at their end)")
     return p
 
 
 def _options(args: argparse.Namespace) -> LiveOptions:
     driver = "video" if (args.webcam is not None or args.driving_video is not None) else "audio"
-    return LiveOptions(driver=driver, fps=args.fps, size=args.size, seed=args.seed, head_motion=args.head_motion,
-                       expressiveness=args.expressiveness, articulation=args.articulation,
-                       smoothing=args.smoothing).validate()
+    values = {spec.name: getattr(args, spec.name) for spec in live_option_specs()}
+    return LiveOptions(driver=driver, **{k: v for k, v in values.items() if v is not None}).validate()
 
 
 def cmd_live(args: argparse.Namespace, cancel: threading.Event | None = None) -> int:

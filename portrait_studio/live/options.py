@@ -7,8 +7,12 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import InputError
+from ..options import OptionSpec, _opt, _specs_of
 
 LiveDriver = Literal["video", "audio"]
+
+
+LIVE = ("live",)  # the `live` command's scope in the options metadata (flags derived from these fields)
 
 
 @dataclass(frozen=True)
@@ -16,17 +20,16 @@ class LiveOptions:
     """How a live session turns a camera or a microphone into portrait frames."""
 
     driver: LiveDriver = "video"  # what drives the face: camera frames ("video") or speech ("audio")
-    fps: float = 25.0  # output frames per second
-    size: int = 512  # short side of the output frames in pixels
-    seed: int = 0  # seeds the audio driver's blinks and head sway
-    head_motion: float = 1.0  # scale of head rotation/translation (0 = still head); live-adjustable
-    expressiveness: float = 1.0  # video: scale of expression deltas; audio: brow raises; live-adjustable
-    articulation: float = 1.0  # audio: scale of jaw/lip motion (0 = closed mouth); live-adjustable
-    smoothing: float = 1.0  # video: divides the One Euro cutoffs (0 = raw measurements, <= 5)
+    fps: float = _opt(25.0, "output frame rate (1..60)", scope=LIVE)
+    size: int = _opt(512, "short side of the frames in pixels", scope=LIVE)
+    seed: int = _opt(0, "seeds the audio driver's blinks and head sway", scope=LIVE)
+    head_motion: float = _opt(1.0, "scale of head rotation/translation, 0 = still head (0..3)", scope=LIVE)
+    expressiveness: float = _opt(1.0, "video: scale of expressions; audio: brow raises (0..3)", scope=LIVE)
+    articulation: float = _opt(1.0, "audio: scale of jaw and lip motion, 0 = closed mouth (0..2)", scope=LIVE)
+    smoothing: float = _opt(1.0, "video: strength of the causal (One Euro) smoothing, 0 = raw (0..5)", scope=LIVE)
     sample_rate: int = 16000  # audio: Hz of the pushed samples
     drop_late: bool = True  # skip output frames more than `max_lag_frames` behind real time (counted)
     max_lag_frames: float = 1.0  # how far behind real time a frame may be before it is skipped
-    max_pending_audio_s: float = 2.0  # audio waiting beyond this is discarded (counted as dropped input)
 
     def validate(self) -> "LiveOptions":
         """Raise InputError naming the first invalid value; return self."""
@@ -42,9 +45,12 @@ class LiveOptions:
                f"sample rate must be between 8000 and 192000 Hz, got {self.sample_rate}")
         _check(_finite(self.max_lag_frames) and self.max_lag_frames >= 0,
                f"max_lag_frames must be >= 0, got {self.max_lag_frames}")
-        _check(_finite(self.max_pending_audio_s) and self.max_pending_audio_s > 0,
-               f"max_pending_audio_s must be positive, got {self.max_pending_audio_s}")
         return self
+
+
+def live_option_specs() -> list[OptionSpec]:
+    """The user-facing options of the `live` command (their CLI flags are derived from these)."""
+    return _specs_of(LiveOptions)
 
 
 def _finite(x: object) -> bool:
