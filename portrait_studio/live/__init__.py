@@ -8,4 +8,8 @@ from .options import LiveDriver, LiveOptions
 from .renderer import Direction
 from .session import LiveFrame, LiveSession, LiveStats
 
-__all__ = ["LiveDriver", "LiveOptions", "Direction", "LiveFrame", "LiveSession", "LiveStats"]
+from landmark_drivers.presets import PRESETS as _PRESETS
+
+POSE_PRESETS = tuple(name for name, preset in _PRESETS.items() if preset.kind == "pose")  # slider presets
+
+__all__ = ["POSE_PRESETS", "LiveDriver", "LiveOptions", "Direction", "LiveFrame", "LiveSession", "LiveStats"]
