@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -84,10 +83,10 @@ def run(studio: Studio, driver: str, path: Path, size: int, fps: float) -> dict:
 def aperture_correlation(result: dict, audio: Path, seconds: float) -> float:
     """Mouth aperture (mediapipe on the frames) of the live frames vs the offline render, first `seconds`."""
     sys.path.insert(0, str(ROOT))
-    from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio
+    from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio
     from landmark_drivers.rig import FaceRig
-    from mofa_engine.analytic_flow import AnalyticFlow
-    from mofa_engine.warp_renderer import WarpRenderer
+    from mofa_engine.warp.analytic_flow import AnalyticFlow
+    from mofa_engine.warp.warp_renderer import WarpRenderer
     from tests.portrait_studio.test_render_e2e import mouth_aperture
 
     portrait = result["portrait"]

@@ -19,7 +19,6 @@ import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
@@ -31,13 +30,12 @@ from .controls import MotionControls, load_controls
 from .drivers import Drive, DriverModels, Signal, check_signal, drive
 from .engines import Engine, ModelCache, check_cancel, select_engine
 from .errors import InputError, RenderCancelled
+from .live.options import LiveOptions
+from .live.session import LiveSession
 from .options import RenderOptions
 from .portrait import Framing, Portrait, check_frame_size, face_too_small_message, load_portrait
 from .progress import ProgressFn, no_progress
 from .threads import thread_limit
-
-if TYPE_CHECKING:
-    from .live import LiveOptions, LiveSession
 
 logger = logging.getLogger(__name__)
 
@@ -119,15 +117,13 @@ class Studio:
             raise InputError(face_too_small_message(image_path, face.interocular, framing, MIN_INTEROCULAR))
         return Portrait(image=image, face=face, framing=framing)
 
-    def live(self, image_path: str | Path, options: "LiveOptions | None" = None) -> "LiveSession":
+    def live(self, image_path: str | Path, options: LiveOptions | None = None) -> LiveSession:
         """A live session for the portrait at `image_path` (`portrait_studio.live`): push camera frames or
         audio chunks, read portrait frames; close it (or use it as a context manager) when done.
 
         The session runs in its own thread with its own face landmarker (VIDEO mode, not shareable
         across threads), so it does not hold up other calls on this Studio.
         """
-        from .live import LiveOptions, LiveSession
-
         live_options = (options or LiveOptions()).validate()
         with self._lock:
             prepared = self.prepare(image_path, options=replace(self.options, size=live_options.size))

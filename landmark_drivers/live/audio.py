@@ -27,7 +27,7 @@ from math import gcd
 import numpy as np
 from scipy.signal import resample_poly
 
-from .. import acoustic as ac
+from ..audio import acoustic as ac
 from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 from .frames import MotionFrame
 from .online_nonverbal import OnlineNonverbal

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import nonverbal as nv
+from ..audio import nonverbal as nv
 from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 
 _BLINK = (blendshape_index("eyeBlinkLeft"), blendshape_index("eyeBlinkRight"))

@@ -140,8 +140,9 @@ def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: n
     """B(y) = L(y) + smooth(L(y)) where L moves a pixel, read before `smooth` is overwritten.
 
     base: float32 `[H, W, 2]` pixel positions; smooth: float32 `[h, w, 2]` displacement of the smooth
-    part on the pixels from `origin` (x, y) on (the whole image by default; it must cover the openings). Returns `[((x0, y0, x1, y1), moved [n] bool, values [m, 2] absolute positions), ...]`, one
-    per opening box with moved pixels, to paste into the map.
+    part on the pixels from `origin` (x, y) on (the whole image by default; it must cover the openings).
+    Returns `[((x0, y0, x1, y1), moved [n] bool, values [m, 2] absolute positions), ...]`, one per
+    opening box with moved pixels, to paste into the map.
     """
     patches, boxes = [], [opening.box(height, width) for opening in openings]
     for x0, y0, x1, y1 in boxes:

@@ -12,8 +12,8 @@ from landmark_drivers import FaceMotion
 from landmark_drivers.expressions import ExpressionTrack, apply_expression, expression_from_sliders
 from landmark_drivers.live import MotionFrame
 from landmark_drivers.rig import FaceRig
-from mofa_engine.analytic_flow import AnalyticFlow
-from mofa_engine.warp_renderer import WarpRenderer
+from mofa_engine.warp.analytic_flow import AnalyticFlow
+from mofa_engine.warp.warp_renderer import WarpRenderer
 
 from ..errors import InputError
 

@@ -146,7 +146,7 @@ def test_live_tab_sends_back_moving_portrait_frames(live_server, browser):
     for _ in range(8):  # the driving face moves, so the portrait does
         time.sleep(1.0)
         later = browser.execute_script(FRAME_STATS)
-        changes.append(sum(abs(a - b) for a, b in zip(first["pixels"], later["pixels"])) / len(later["pixels"]))
+        changes.append(sum(abs(a - b) for a, b in zip(first["pixels"], later["pixels"], strict=True)) / len(later["pixels"]))
     assert max(changes) > 0.5, changes
     browser.switch_to.default_content()
     status = _wait(lambda: next(e.text for e in browser.find_elements(By.TAG_NAME, "p") if "latency p50" in e.text),

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.signal import resample_poly
 
-from landmark_drivers.audio_driver import AudioDriverOptions, drive_from_audio
+from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio
 from landmark_drivers.blendshapes import blendshape_index
 from landmark_drivers.live import (OneEuroFilter, StreamingAudioDriver, StreamingVideoDriver, frames_to_motion)
 from landmark_drivers.live.audio import _Resampler
@@ -84,7 +84,7 @@ def test_streaming_audio_uses_no_audio_beyond_its_lookahead():
     assert len(early) == k  # frames 0..k-1
     truncated = early + driver.push(x[cut - 40:cut])
     assert len(truncated) == k + 1
-    for a, b in zip(truncated, full):  # what was made from the truncated input equals the full run
+    for a, b in zip(truncated, full[:len(truncated)], strict=True):  # what was made from the truncated input equals the full run
         np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
         np.testing.assert_array_equal(a.rotation, b.rotation)
 
@@ -93,7 +93,7 @@ def test_streaming_audio_does_not_depend_on_chunk_size():
     x = _speech()[:16000 * 3]
     a, b = _stream(x, 160), _stream(x, 1234)
     assert len(a) == len(b) == 75
-    assert max(np.abs(u.blendshapes - v.blendshapes).max() for u, v in zip(a, b)) == 0.0
+    assert max(np.abs(u.blendshapes - v.blendshapes).max() for u, v in zip(a, b, strict=True)) == 0.0
 
 
 def test_streaming_audio_silence_keeps_the_mouth_closed():
@@ -137,7 +137,7 @@ def test_streaming_video_follows_the_offline_driver(video_runs):
 
 def test_streaming_video_uses_no_future_frames(video_runs):
     _, _, live, half, _ = video_runs
-    for a, b in zip(half, live):
+    for a, b in zip(half, live[:len(half)], strict=True):
         np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
         np.testing.assert_array_equal(a.rotation, b.rotation)
 

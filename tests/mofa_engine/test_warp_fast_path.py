@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mofa_engine.analytic_flow import AnalyticFlow, AnalyticFlowOptions
-from mofa_engine.warp_renderer import WarpRenderer
+from mofa_engine.warp.analytic_flow import AnalyticFlow, AnalyticFlowOptions
+from mofa_engine.warp.warp_renderer import WarpRenderer
 
 from .test_warp_renderer import blink, open_mouth
 
