@@ -1,7 +1,8 @@
 """`LiveSession`: timestamped camera frames or audio chunks in, timestamped portrait frames out.
 
-One worker thread runs the causal driver (`landmark_drivers.live`) and the warp engine; callers push
-input from their capture threads (never blocking) and read frames from `frames()`:
+A render thread runs the warp engine (and the audio driver); with video driving an analysis thread
+beside it runs the face landmarker, so the two overlap. Callers push input from their capture
+threads (never blocking) and read frames from `frames()`:
 
     with studio.live("portrait.png", LiveOptions(driver="audio")) as session:
         mic.on_chunk(lambda samples, t: session.push_audio(samples, t))
@@ -108,15 +109,19 @@ class LiveSession:
         self._out: queue.Queue = queue.Queue(OUTPUT_QUEUE)
         self._next_slot: int | None = None
         self._offset: float | None = None  # wall - stream time, smallest seen (the input clock's origin)
-        self._motion: MotionFrame | None = None
-        self._motion_arrival = 0.0
         self._counts = {"frames": 0, "dropped": 0, "inputs_dropped": 0}
         self._latencies: deque[float] = deque(maxlen=LATENCY_WINDOW)
         self._first_wall: float | None = None
         self._last_wall: float | None = None
         self._error: BaseException | None = None
+        self._motions: deque[tuple[MotionFrame | None, float, float]] = deque()  # analysed camera frames
+        self._analysis_done = False
         self._worker = threading.Thread(target=self._run, name="live-session", daemon=True)
+        self._analyser = (threading.Thread(target=self._analyse, name="live-analysis", daemon=True)
+                          if self._video_driver is not None else None)
         self._worker.start()
+        if self._analyser is not None:
+            self._analyser.start()
 
     # ------------------------------------------------------------------ input (any thread)
     def push_video(self, rgb: np.ndarray, t: float) -> None:
@@ -129,7 +134,7 @@ class LiveSession:
             if self._video is not None:
                 self._counts["inputs_dropped"] += 1
             self._video = (rgb, float(t), self._clock())
-            self._cond.notify()
+            self._cond.notify_all()
 
     def push_audio(self, samples: np.ndarray, t: float | None = None) -> None:
         """Mono float samples in [-1, 1] at `options.sample_rate`; `t` = stream time of the first sample
@@ -144,13 +149,13 @@ class LiveSession:
             self._audio_pushed += samples.size
             self._arrivals.append((self._audio_t0 + self._audio_pushed / self.options.sample_rate, arrival))
             self._audio.append((samples, arrival))
-            self._cond.notify()
+            self._cond.notify_all()
 
     def end(self) -> None:
         """No more input: the remaining frames are made, then `frames()` ends."""
         with self._cond:
             self._ended = True
-            self._cond.notify()
+            self._cond.notify_all()
 
     # ------------------------------------------------------------------ direction (any thread)
     def set_neutral(self) -> None:
@@ -219,8 +224,10 @@ class LiveSession:
         """Stop the worker (frames not yet made are discarded) and release the face analyzer."""
         with self._cond:
             self._closed = True
-            self._cond.notify()
+            self._cond.notify_all()
         self._worker.join()
+        if self._analyser is not None:
+            self._analyser.join()
         if self._video_driver is not None:
             self._video_driver.close()
 
@@ -232,30 +239,62 @@ class LiveSession:
 
     # ------------------------------------------------------------------ worker
     def _run(self) -> None:
+        """Render thread: motions (video) or audio chunks in, frames out."""
         try:
             while True:
                 with self._cond:
-                    while not (self._closed or self._video is not None or self._audio or self._ended):
+                    while not (self._closed or self._motions or self._audio or self._input_done()):
                         self._cond.wait()
                     if self._closed:
                         break
-                    video, self._video = self._video, None
+                    motions = list(self._motions)
+                    self._motions.clear()
                     chunks = list(self._audio)
                     self._audio.clear()
-                    ended, neutral, self._neutral = self._ended, self._neutral, False
-                if video is not None:
-                    self._on_video(*video, neutral)
-                if chunks or (ended and self._audio_driver is not None):
-                    self._on_audio(chunks, ended)
-                if ended:
-                    with self._cond:
-                        if self._video is None and not self._audio:
-                            break
+                    done = self._input_done() and not self._motions and not self._audio
+                for motion in motions:
+                    self._on_motion(*motion)
+                if chunks or (done and self._audio_driver is not None):
+                    self._on_audio(chunks, done)
+                if done or self._error is not None:
+                    break
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer by frames()
             logger.exception("live session worker failed")
             self._error = exc
         finally:
             self._put(None)
+
+    def _input_done(self) -> bool:
+        """All input is in: video, once the analysis thread has finished; audio, once `end()` was called."""
+        return self._analysis_done if self._video_driver is not None else self._ended
+
+    def _analyse(self) -> None:
+        """Analysis thread (video driving): camera frames -> motions, newest frame first, beside the render
+        thread so that face analysis and rendering overlap."""
+        try:
+            while True:
+                with self._cond:
+                    while not (self._closed or self._video is not None or self._ended):
+                        self._cond.wait()
+                    if self._closed or (self._video is None and self._ended):
+                        break
+                    video, self._video = self._video, None
+                    neutral, self._neutral = self._neutral, False
+                rgb, t, arrival = video
+                self._sync_driver_options()
+                if neutral:
+                    self._video_driver.set_neutral()
+                motion = self._video_driver.push(rgb, t)
+                with self._cond:
+                    self._motions.append((motion, t, arrival))
+                    self._cond.notify_all()
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer by frames()
+            logger.exception("live session analysis failed")
+            self._error = exc
+        finally:
+            with self._cond:
+                self._analysis_done = True
+                self._cond.notify_all()
 
     def _sync_driver_options(self) -> Direction:
         d = self._renderer.direction
@@ -269,16 +308,12 @@ class LiveSession:
                                             articulation=d.articulation)
         return d
 
-    def _on_video(self, rgb: np.ndarray, t: float, arrival: float, neutral: bool) -> None:
+    def _on_motion(self, motion: MotionFrame | None, t: float, arrival: float) -> None:
+        """Make the output frames whose time the camera frame at `t` (its motion) has reached."""
         fps = self.options.fps
-        self._sync_driver_options()
-        if neutral:
-            self._video_driver.set_neutral()
-        motion = self._video_driver.push(rgb, t)
         self._offset = arrival - t if self._offset is None else min(self._offset, arrival - t)
         if motion is None:
             return  # no face yet: nothing to show
-        self._motion, self._motion_arrival = motion, arrival
         if self._next_slot is None:
             self._next_slot = int(np.ceil(t * fps - 1e-6))
         last = int(np.floor(t * fps + 1e-6))
