@@ -67,7 +67,7 @@ def run(studio: Studio, driver: str, path: Path, size: int, fps: float) -> dict:
         start = time.perf_counter()
         source.start()
         for frame in session.frames():
-            points.append(frame.points)
+            points.append((frame.index, frame.points))
             elapsed = time.perf_counter() - start
             if "10s" not in rss and elapsed >= 10:
                 rss["10s"] = rss_mb()
@@ -95,8 +95,9 @@ def aperture_correlation(result: dict, audio: Path, seconds: float) -> float:
     track = FaceRig(portrait.face).track(drive_from_audio(samples, 16000, AudioDriverOptions(fps=25)))
     h, w = portrait.image.shape[:2]
     renderer = WarpRenderer(portrait.image, track.reference, AnalyticFlow(track.reference, h, w))
-    live = [renderer.render(p) for p in result["points"][:n]]  # the live frames, re-made from their landmarks
-    offline = [renderer.render(p) for p in track.points[: len(live)]]
+    shown = [(k, p) for k, p in result["points"] if k < min(n, track.num_frames)]  # frames by their index
+    live = [renderer.render(p) for _, p in shown]  # the live frames, re-made from their landmarks
+    offline = [renderer.render(track.points[k]) for k, _ in shown]
     return float(np.corrcoef(mouth_aperture(live), mouth_aperture(offline))[0, 1])
 
 
