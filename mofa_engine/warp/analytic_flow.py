@@ -200,6 +200,7 @@ class AnalyticFlow:
         maps = np.stack([_distance_outside(face), signed], -1).astype(np.float32)
         self._maps = np.ascontiguousarray(cv2.GaussianBlur(maps, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE))
         # per row / column minimum of both distance maps: the bounding box of {distance < c} in O(H + W)
+        self._face_distance = np.ascontiguousarray(self._maps[..., 0])  # [H, W]: sampled alone per frame
         self._row_min = self._maps.min(axis=1)  # [H, 2]
         self._col_min = self._maps.min(axis=0)  # [W, 2]
         self._edge = head_polygon(ref)  # where the head meets the background (sizes the falloff)
@@ -289,7 +290,7 @@ class AnalyticFlow:
             # the spline's weight is taken where its point samples the portrait: 1 on the face (so at
             # every knot), falling off `spread` px outside it; an opened jaw drags the neck, not the shoulders
             source = z[live] + out[live] + spline
-            near = _smoothstep(1.0 - sample_bilinear(self._maps, source)[:, 0] / fr.spread)
+            near = _smoothstep(1.0 - sample_bilinear(self._face_distance, source)[:, 0] / fr.spread)
             out[live] += fr.local * (win[live] * near)[:, None] * spline
         if self.drags is not None and fr.local > 0:
             out += fr.local * self.drags.backward(z, fr.drag_index)

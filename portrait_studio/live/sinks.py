@@ -68,7 +68,7 @@ class VirtualCameraSink(Sink):
         try:
             import pyvirtualcam
         except ImportError:
-            raise InputError("--virtual-camera needs the optional 'live' extra: pip install "
+            raise InputError("the virtual camera (--virtual-camera) needs the optional 'live' extra: pip install "
                              "'portrait-studio[live]' (pyvirtualcam)") from None
         try:
             self._cam = pyvirtualcam.Camera(width=width, height=height, fps=fps, fmt=pyvirtualcam.PixelFormat.RGB)
