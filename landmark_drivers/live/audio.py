@@ -12,8 +12,10 @@ filter of the offline driver replaced by a short centred window that ends within
 | F2 reference: the clip's voiced median       | the running median of voiced F2 so far               |
 | jaw/lip Gaussians (sigma 2 and 4 frames)     | truncated at +-`MOUTH_RADIUS` frames                 |
 
-A video frame is emitted once the audio reaches `lookahead_s` past its end: `AUDIO_LOOKAHEAD_S`
-(100 ms) plus the resampler's pad (1.4 ms at 16 and 48 kHz, 10 ms at 44.1 kHz).
+As offline, the mouth shows the sound `MOUTH_LEAD_S` (20 ms) ahead: the first 20 ms of the stream are
+skipped (and 20 ms of silence close it). A video frame is emitted once the audio reaches `lookahead_s`
+past its end: `AUDIO_LOOKAHEAD_S` (100 ms of analysis windows + the 20 ms lead) plus the resampler's
+pad (1.4 ms at 16 and 48 kHz, 10 ms at 44.1 kHz).
 Phones are not used: recognising them needs whole utterances, far beyond the latency budget.
 Blinks, head sway, nods and brows come from `online_nonverbal.py` (seeded, causal).
 """
@@ -28,6 +30,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from ..audio import acoustic as ac
+from ..audio.audio_driver import MOUTH_LEAD_S
 from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 from .frames import MotionFrame
 from .online_nonverbal import OnlineNonverbal
@@ -40,7 +43,9 @@ _RATE = ac.ANALYSIS_RATE
 _HOP = ac._HOP  # 80 samples at 8 kHz
 _HALF = ac._PITCH_WIN // 2  # the widest analysis window reaches this many 8 kHz samples past its centre
 _AHEAD = LEVEL_RADIUS + MEDIAN_RADIUS + MOUTH_RADIUS  # analysis frames past a video frame's last one
-AUDIO_LOOKAHEAD_S = ((_AHEAD - 1) * _HOP + _HALF) / ac.ANALYSIS_SR  # plus the resampler's pad (`lookahead_s`)
+# audio needed past a frame's end: the analysis windows (100 ms) and the mouth's lead on the sound (20 ms),
+# plus the resampler's pad (`StreamingAudioDriver.lookahead_s`)
+AUDIO_LOOKAHEAD_S = ((_AHEAD - 1) * _HOP + _HALF) / ac.ANALYSIS_SR + MOUTH_LEAD_S
 _KEEP = 64  # analysis frames kept behind the newest finished one
 _MOUTH = {name: blendshape_index(name) for name in (
     "jawOpen", "mouthLowerDownLeft", "mouthLowerDownRight", "mouthUpperUpLeft", "mouthUpperUpRight", "mouthPucker",
@@ -130,6 +135,8 @@ class StreamingAudioDriver:
         self._resampler = _Resampler(self.sample_rate)
         pad = 0 if self._resampler.up == self._resampler.down else self._resampler.pad
         self.lookahead_s = AUDIO_LOOKAHEAD_S + pad / self.sample_rate  # audio needed past a frame's end
+        self._lead_left = int(round(MOUTH_LEAD_S * self.sample_rate))  # samples still to skip (the lead)
+        self._lead = self._lead_left
         self._x = np.zeros(0)  # 8 kHz samples from absolute index _x0
         self._x0 = 0
         self._n8k = 0  # 8 kHz samples received
@@ -164,11 +171,14 @@ class StreamingAudioDriver:
             raise ValueError("audio samples contain NaN or inf")
         if self._final:
             raise ValueError("push() after finish()")
+        if self._lead_left:  # the sound MOUTH_LEAD_S ahead: drop the stream's first samples
+            skip = min(self._lead_left, x.size)
+            x, self._lead_left = x[skip:], self._lead_left - skip
         return self._advance(self._resampler.push(x))
 
     def finish(self) -> list[MotionFrame]:
         """End of stream: the remaining frames, up to round(duration * fps) frames in all."""
-        y = self._resampler.push(np.zeros(0), final=True)
+        y = self._resampler.push(np.zeros(self._lead - self._lead_left), final=True)  # silence for the lead
         self._final = True
         return self._advance(y)
 
