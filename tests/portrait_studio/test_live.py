@@ -94,7 +94,8 @@ def test_late_frames_are_dropped_and_counted(portrait):
         gate.set()
         frames = list(session.frames(timeout=30))
         stats = session.stats()
-    assert stats.frames == len(frames) <= 3 and stats.frames + stats.dropped == 50
+    # the newest frame of each batch is shown, and the last few that only the end of the stream made
+    assert stats.frames == len(frames) <= 6 and stats.frames + stats.dropped == 50
     assert frames[-1].index == 49  # the newest frame is always shown
 
 
