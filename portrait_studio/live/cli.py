@@ -76,7 +76,8 @@ def cmd_live(args: argparse.Namespace, cancel: threading.Event | None = None) ->
         h, w = session.portrait.image.shape[:2]
         try:
             # outputs and the input device are opened before anything is read: failures are one line
-            recorder = RecordingSink(args.output, w, h, options.fps) if args.output else None
+            inputs = (args.image, args.audio, args.driving_video)
+            recorder = RecordingSink(args.output, w, h, options.fps, inputs) if args.output else None
             sinks += [s for s in (recorder,) if s is not None]
             if args.virtual_camera:
                 sinks.append(VirtualCameraSink(w, h, options.fps))

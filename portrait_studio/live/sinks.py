@@ -89,12 +89,12 @@ class RecordingSink(Sink):
     """An H.264 recording at the session's fps, frames placed by their index (a skipped frame repeats
     the previous one), the input's audio muxed from the first frame's stream time; atomic write."""
 
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        self.path = media.check_output_path(path)
+    def __init__(self, path: Path, width: int, height: int, fps: float, inputs: tuple = ()) -> None:
+        self.path = media.check_output_path(path, inputs)  # never over an input file
         self.fps = float(fps)
         self._stack = contextlib.ExitStack()
         self._tmp_out = self._stack.enter_context(media.atomic_output(self.path))
-        self._tmp_video = self._stack.enter_context(media.temporary_path(self.path, ".video.mp4"))
+        self._tmp_video = self._stack.enter_context(media.temporary_path(self.path, "video", ".mp4"))
         self._encoder = media.VideoEncoder(self._tmp_video, width, height, fps)
         self._first: LiveFrame | None = None
         self._last: LiveFrame | None = None
@@ -123,7 +123,7 @@ class RecordingSink(Sink):
             duration = self._encoder.frames / self.fps
             offset = self._first.t - self.audio_start
             if self.audio is not None and offset > 1e-3:
-                with media.temporary_path(self.path, ".audio.wav") as cut:
+                with media.temporary_path(self.path, "audio", ".wav") as cut:
                     _cut_audio(self.audio, cut, offset)
                     media.mux_audio(self._tmp_video, cut, self._tmp_out, duration)
             else:
