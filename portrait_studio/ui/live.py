@@ -132,7 +132,8 @@ def section(portrait_path: str | Path | None) -> None:
         holder.bridge = None
     bridge = holder.bridge
     if bridge is None:
-        st.caption("Press START and allow the camera (and the microphone for voice driving).")
+        st.caption("Press START and allow the camera (and the microphone for voice driving: the camera's "
+                   "frames pace the video that comes back).")
         return
     sliders = {preset: amount} if preset != "none" and amount > 0 else {}
     bridge.session.direct(head_motion=head, expressiveness=expressiveness, articulation=articulation, sliders=sliders)
