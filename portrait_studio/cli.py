@@ -279,7 +279,7 @@ def _add_live_command(sub) -> None:
 
     from .live.cli import add_live_parser
 
-    _add_live_command(sub)
+    add_live_parser(sub)
     COMMANDS["live"] = handle
 
 
