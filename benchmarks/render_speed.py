@@ -92,9 +92,9 @@ def measure(seconds: float) -> dict:
         with media.VideoEncoder(video, w, h, 25) as enc:
             for points in track.points:
                 t0 = time.perf_counter()
-                map_x, map_y = flow.backward_map(points)
+                fused, box = flow.backward_map_box(points)  # the map and where it differs from the identity
                 t1 = time.perf_counter()
-                frame = renderer.finish(renderer.remap(map_x, map_y), points, map_x, map_y)
+                frame = renderer.finish(renderer.remap_box(fused, box), points, fused[..., 0], fused[..., 1])
                 t2 = time.perf_counter()
                 enc.write(frame)
                 t3 = time.perf_counter()

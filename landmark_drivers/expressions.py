@@ -168,11 +168,11 @@ class ExpressionTrack:
             key_t, key_v, smooth = np.r_[self.keyframes[0].t, key_t], np.r_[0.0, key_v], np.r_[False, smooth]
         return _interpolate(times, key_t, key_v, smooth)
 
-    def _evaluate(self, num_frames: int, fps: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _evaluate(self, num_frames: int, fps: float, start: float = 0.0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Keyed values [T, 58], override blend weights [T, 58] (0 = driver, 1 = keyed value; 0 for add
-        channels) and gesture offsets [T, 58], all float64."""
+        channels) and gesture offsets [T, 58], all float64; frame k at time start + k / fps."""
         _check_frames(num_frames, fps)
-        times = np.arange(num_frames) / float(fps)  # [T] seconds
+        times = float(start) + np.arange(num_frames) / float(fps)  # [T] seconds
         values, blend, gestures = (np.zeros((num_frames, _WIDTH)) for _ in range(3))
         for name in self.presets:
             keys = [kf for kf in self.keyframes if name in kf.values]
@@ -233,13 +233,14 @@ def _to_face_motion(channels: np.ndarray, fps: float) -> FaceMotion:
         fps=float(fps))
 
 
-def apply_expression(base: FaceMotion, track: ExpressionTrack) -> FaceMotion:
+def apply_expression(base: FaceMotion, track: ExpressionTrack, start: float = 0.0) -> FaceMotion:
     """Layer `track` over a driver's motion, per channel "add" or "override" (see the module docstring).
 
     The result has `base`'s frame count and fps; keys beyond the end of `base` are cut off.
     Blendshapes are clamped to [0, 1] and rotations to +/-`RESULT_ANGLE_DEG` after layering.
+    start: the track's time (s) at base's frame 0 (live mode layers keyframes that began `start` s ago).
     """
-    values, blend, gestures = track._evaluate(base.num_frames, base.fps)
+    values, blend, gestures = track._evaluate(base.num_frames, base.fps, start)
     driver = np.concatenate([base.blendshapes, base.rotation, base.translation], axis=1).astype(np.float64)
     override = np.zeros(_WIDTH, bool)  # [58] channels in override mode
     for name in CHANNELS:

@@ -229,6 +229,16 @@ def _decoded_frames(path: Path, max_duration: float | None) -> Iterator[tuple[fl
         container.close()
 
 
+def read_video_frames(path: str | Path, max_duration: float | None = None) -> Iterator[tuple[float, np.ndarray]]:
+    """Yield (time s, uint8 RGB [H, W, 3]) per decoded frame of a video, upright, downscaled to at most
+    `MAX_ANALYSIS_SIDE`, times from the container's start and strictly increasing (streamed).
+
+    Raises DrivingVideoError for a missing/unreadable file, no video stream or a video over `max_duration`.
+    """
+    for t, _, rgb in _decoded_frames(Path(path), max_duration):
+        yield t, rgb
+
+
 @dataclass
 class _Samples:
     """Per-frame measurements on the source timeline (lists while decoding)."""

@@ -5,6 +5,8 @@ The public API::
     from portrait_studio import Studio, RenderOptions
     with Studio(RenderOptions(head_motion=0.5)) as studio:
         result = studio.render("me.jpg", "speech.wav", "talk.mp4")
+        with studio.live("me.jpg", LiveOptions(driver="audio")) as session:   # real time
+            session.push_audio(chunk, t); frame = next(session.frames())
 
 Names load on first use, so `python -m portrait_studio --help` starts quickly.
 """
@@ -19,6 +21,7 @@ _EXPORTS = {
     "Studio": "studio", "RenderResult": "studio", "RenderOptions": "options", "MofaOptions": "options",
     "RenderCancelled": "errors", "InputError": "errors", "MissingCheckpointsError": "errors",
     "LIMITS": "limits", "check_output_path": "outputs",
+    "LiveOptions": "live", "LiveSession": "live", "LiveFrame": "live", "LiveStats": "live",
 }
 __all__ = sorted(_EXPORTS)
 

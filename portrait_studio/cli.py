@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--ckpt-dir", type=Path, help="checkpoint directory (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
     c.add_argument("--quick", action="store_true", help="check presence only, not keys and shapes")
 
+    _add_live_command(sub)
+
     d = sub.add_parser("download", help="download the published weights (needs network access)")
     d.add_argument("--ckpt-dir", type=Path, help="where to put them (default $PORTRAIT_STUDIO_CKPTS or ckpts/)")
     d.add_argument("--accept-license", action="store_true",
@@ -265,6 +267,20 @@ def _cmd_download(args: argparse.Namespace) -> int:
 
     download(args.ckpt_dir, accept_license=args.accept_license)
     return 0
+
+
+def _add_live_command(sub) -> None:
+    """`live --image P` + one input: the portrait in real time (portrait_studio.live)."""
+
+    def handle(args: argparse.Namespace) -> int:
+        from .live.cli import cmd_live
+
+        return cmd_live(args, cancel=_CANCEL)  # Ctrl-C/SIGTERM/SIGHUP end the session; outputs are finished
+
+    from .live.cli import add_live_parser
+
+    add_live_parser(sub)
+    COMMANDS["live"] = handle
 
 
 def _add_batch_command(sub) -> None:

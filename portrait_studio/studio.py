@@ -17,7 +17,7 @@ import contextlib
 import logging
 import threading
 from contextlib import ExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,8 @@ from .controls import MotionControls, load_controls
 from .drivers import Drive, DriverModels, Signal, check_signal, drive
 from .engines import Engine, ModelCache, check_cancel, select_engine
 from .errors import InputError, RenderCancelled
+from .live.options import LiveOptions
+from .live.session import LiveSession
 from .options import RenderOptions
 from .outputs import remove_stale_temporaries
 from .portrait import Framing, Portrait, check_frame_size, face_too_small_message, load_portrait
@@ -115,6 +117,18 @@ class Studio:
         if face.interocular / framing.scale < MIN_INTEROCULAR:
             raise InputError(face_too_small_message(image_path, face.interocular, framing, MIN_INTEROCULAR))
         return Portrait(image=image, face=face, framing=framing)
+
+    def live(self, image_path: str | Path, options: LiveOptions | None = None) -> LiveSession:
+        """A live session for the portrait at `image_path` (`portrait_studio.live`): push camera frames or
+        audio chunks, read portrait frames; close it (or use it as a context manager) when done.
+
+        The session runs in its own thread with its own face landmarker (VIDEO mode, not shareable
+        across threads), so it does not hold up other calls on this Studio.
+        """
+        live_options = (options or LiveOptions()).validate()
+        with self._lock:
+            prepared = self.prepare(image_path, options=replace(self.options, size=live_options.size))
+        return LiveSession(prepared, live_options)
 
     def landmarks(self, image_path: str | Path, audio_path: str | Path | None, out: str | Path | None = None, *,
                   options: RenderOptions | None = None, progress: ProgressFn = no_progress,

@@ -59,6 +59,7 @@ class AnalyticFlowOptions:
     min_gap: float = 0.25  # an opening mouth stretches at least this part of the spline's lip gap
     min_jacobian: float = 0.02  # fold guard: smallest accepted Jacobian determinant of the smooth part
     drag_radius: float = 0.06  # drag falloff sigma without brush, in image short sides
+    support_only: bool = True  # evaluate the field only where it can be non-zero (exact; False = whole grid)
 
     def __post_init__(self) -> None:
         checks = {
@@ -198,6 +199,10 @@ class AnalyticFlow:
         signed = _distance_outside(region) - _distance_outside(1 - region) + np.where(region > 0, 0.5, -0.5)
         maps = np.stack([_distance_outside(face), signed], -1).astype(np.float32)
         self._maps = np.ascontiguousarray(cv2.GaussianBlur(maps, (0, 0), 2.0, borderType=cv2.BORDER_REPLICATE))
+        # per row / column minimum of both distance maps: the bounding box of {distance < c} in O(H + W)
+        self._face_distance = np.ascontiguousarray(self._maps[..., 0])  # [H, W]: sampled alone per frame
+        self._row_min = self._maps.min(axis=1)  # [H, 2]
+        self._col_min = self._maps.min(axis=0)  # [W, 2]
         self._edge = head_polygon(ref)  # where the head meets the background (sizes the falloff)
         self.drags = None
         if trajectories:
@@ -207,6 +212,7 @@ class AnalyticFlow:
                                    options.drag_radius)
         ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float32)
         self._base = np.stack([xs, ys], -1)  # [H, W, 2] pixel positions
+        self._base.setflags(write=False)
         angles = np.linspace(0.0, 2 * np.pi, options.ring_points, endpoint=False)
         self._ring_dirs = np.stack([np.cos(angles), np.sin(angles)], 1) * self.axes @ self._axes_dirs.T
         cs = options.coarse_stride or int(np.clip(round(self.frame.height / 26.0), 4, 8))
@@ -284,15 +290,55 @@ class AnalyticFlow:
             # the spline's weight is taken where its point samples the portrait: 1 on the face (so at
             # every knot), falling off `spread` px outside it; an opened jaw drags the neck, not the shoulders
             source = z[live] + out[live] + spline
-            near = _smoothstep(1.0 - sample_bilinear(self._maps, source)[:, 0] / fr.spread)
+            near = _smoothstep(1.0 - sample_bilinear(self._face_distance, source)[:, 0] / fr.spread)
             out[live] += fr.local * (win[live] * near)[:, None] * spline
         if self.drags is not None and fr.local > 0:
             out += fr.local * self.drags.backward(z, fr.drag_index)
         return out
 
+    # ------------------------------------------------------------------ support
+    def _below(self, channel: int, threshold: float) -> tuple[float, float, float, float]:
+        """Bounding box (x0, y0, x1, y1) in portrait pixels, grown by one pixel for bilinear sampling, of
+        the points where distance map `channel` can sample below `threshold`; +-inf on sides that touch
+        the image edge (sampling replicates the edge beyond it); empty (x0 > x1) when there are none."""
+        rows = np.flatnonzero(self._row_min[:, channel] < threshold)
+        cols = np.flatnonzero(self._col_min[:, channel] < threshold)
+        if rows.size == 0 or cols.size == 0:
+            return (np.inf, np.inf, -np.inf, -np.inf)
+        x0, x1, y0, y1 = cols[0] - 1.0, cols[-1] + 1.0, rows[0] - 1.0, rows[-1] + 1.0
+        return (-np.inf if cols[0] == 0 else x0, -np.inf if rows[0] == 0 else y0,
+                np.inf if cols[-1] == self.width - 1 else x1, np.inf if rows[-1] == self.height - 1 else y1)
+
+    def _support(self, fr: _Frame) -> tuple[int, int, int, int]:
+        """Coarse-node box (i0, i1, j0, j1), end exclusive, outside which the smooth field is exactly 0.
+
+        Outside it the head weight m is 0 (both distances are past their falloff where S^-1 z samples
+        them) and so is the spline's window (S^-1 z is beyond 1.3 ring radii): B(z) = z. Two zero nodes
+        of margin keep the bilinear upsampling of the box equal to that of the whole grid.
+        """
+        ny, nx = self._coarse_shape
+        if self.drags is not None or not self.options.support_only:
+            return 0, ny, 0, nx
+        boxes = [self._below(0, fr.falloff), self._below(1, self.options.falloff_outside * fr.falloff)]
+        reach = 1.3 * fr.ring * np.linalg.norm(self._axes_dirs * self.axes, axis=1)  # [2] x, y half extents
+        boxes.append((*(self.center - reach), *(self.center + reach)))
+        boxes = [b for b in boxes if b[0] <= b[2] and b[1] <= b[3]]
+        big = 4.0 * max(self.height, self.width)
+        x0, y0 = (max(min(b[k] for b in boxes), -big) for k in (0, 1))
+        x1, y1 = (min(max(b[k] for b in boxes), big) for k in (2, 3))
+        corners = np.array([[x0, y0], [x1, y0], [x0, y1], [x1, y1]]) @ (fr.scale * fr.rot).T + fr.shift  # S(back)
+        lo, hi = corners.min(0), corners.max(0)
+        cs, off = self.stride, (self.stride - 1) / 2.0
+        j0, i0 = (int(np.floor((v - off) / cs)) - 2 for v in lo)
+        j1, i1 = (int(np.ceil((v - off) / cs)) + 3 for v in hi)
+        i0, i1, j0, j1 = max(i0, 0), min(i1, ny), max(j0, 0), min(j1, nx)
+        return (i0, i1, j0, j1) if i0 < i1 and j0 < j1 else (0, 1, 0, 1)
+
     # ------------------------------------------------------------------ per frame
-    def _solve_frame(self, points: np.ndarray, drag_index: int | None) -> tuple[_Frame, np.ndarray]:
-        """Fit one frame under the fold guard; returns it with its smooth field on the coarse grid."""
+    def _solve_frame(self, points: np.ndarray, drag_index: int | None
+                     ) -> tuple[_Frame, np.ndarray, tuple[int, int, int, int]]:
+        """Fit one frame under the fold guard; returns it, its smooth field on the coarse nodes of its
+        support box `[i1 - i0, j1 - j0, 2]`, and that box (i0, i1, j0, j1)."""
         opt = self.options
         tries = [(opt.smoothing * f, 1.0) for f in (1, 10, 100)]
         tries += [(opt.smoothing * 100, a) for a in (0.8, 0.6, 0.4, 0.2, 0.0)]
@@ -300,31 +346,43 @@ class AnalyticFlow:
         for smoothing, local in tries:
             if smoothing != fitted_with:
                 fr, fitted_with = self._fit(points, drag_index, smoothing), smoothing
+                box = self._support(fr)
+                i0, i1, j0, j1 = box
+                nodes = self._coarse_nodes[i0:i1, j0:j1]
+                whole = (i1 - i0, j1 - j0) == self._coarse_shape
             fr.local = local
-            coarse = self._field(self._coarse_nodes.reshape(-1, 2), fr).reshape(self._coarse_nodes.shape)
-            if _cell_min_det(coarse + self._coarse_nodes, self.stride) >= opt.min_jacobian:
+            coarse = self._field(nodes.reshape(-1, 2), fr).reshape(nodes.shape)
+            det = _cell_min_det(coarse + nodes, self.stride)
+            if not whole:
+                det = min(det, 1.0)  # cells outside the box do not move: their determinant is 1
+            if det >= opt.min_jacobian:
                 break
             logger.debug("fold guard: smoothing %g, local %g fold", smoothing, local)
         else:
             logger.warning("fold guard: a frame still folds with its local motion off")
-        return fr, coarse
+        return fr, coarse, box
 
-    def _compose(self, fr: _Frame, coarse: np.ndarray) -> np.ndarray:
-        """The full-resolution backward map B(y), float32 `[H, W, 2]` (absolute x, y)."""
+    def _compose(self, fr: _Frame, coarse: np.ndarray, box: tuple[int, int, int, int]
+                 ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """The full-resolution backward map B(y), float32 `[H, W, 2]` (absolute x, y), and the pixel box
+        (x0, y0, x1, y1) outside which B(y) = y."""
         cs = self.stride
-        ny, nx = coarse.shape[:2]
-        # nodes sit at block centres, so cv2's half-pixel resize is exactly bilinear between them
-        full = cv2.resize(coarse.astype(np.float32), (nx * cs, ny * cs), interpolation=cv2.INTER_LINEAR)
-        smooth = full if full.shape[:2] == (self.height, self.width) else \
-            np.ascontiguousarray(full[: self.height, : self.width])
+        i0, i1, j0, j1 = box
+        # nodes sit at block centres, so cv2's half-pixel resize is exactly bilinear between them; the
+        # box's zero margin makes resizing the box equal to resizing the whole grid, cropped
+        full = cv2.resize(coarse.astype(np.float32), ((j1 - j0) * cs, (i1 - i0) * cs), interpolation=cv2.INTER_LINEAR)
+        x0, y0, x1, y1 = j0 * cs, i0 * cs, min(j1 * cs, self.width), min(i1 * cs, self.height)
+        smooth = np.ascontiguousarray(full[: y1 - y0, : x1 - x0])
         # L at full resolution: B(y) = L(y) + smooth(L(y)), read before `smooth` becomes the map
-        patches = full_resolution_patches(fr.openings, self._base, smooth, self.height, self.width)
-        out = np.add(smooth, self._base, out=smooth)  # displacement -> absolute positions
-        for (x0, y0, x1, y1), moved, values in patches:
-            patch = out[y0:y1, x0:x1].reshape(-1, 2)
+        patches = full_resolution_patches(fr.openings, self._base, smooth, self.height, self.width, origin=(x0, y0))
+        out = self._base.copy()
+        out[y0:y1, x0:x1] += smooth  # displacement -> absolute positions
+        for (a0, b0, a1, b1), moved, values in patches:
+            patch = out[b0:b1, a0:a1].reshape(-1, 2)
             patch[moved] = values
-            out[y0:y1, x0:x1] = patch.reshape(y1 - y0, x1 - x0, 2)
-        return out
+            out[b0:b1, a0:a1] = patch.reshape(b1 - b0, a1 - a0, 2)
+            x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
+        return out, (x0, y0, x1, y1)
 
     # ------------------------------------------------------------------ public API
     def _frames(self, points, frame_index):
@@ -354,12 +412,22 @@ class AnalyticFlow:
         Stream long clips frame by frame: a frame's map is 8 bytes per pixel.
         """
         single, pts, idx = self._frames(points, frame_index)
-        maps = [self._compose(*self._solve_frame(pts[t], idx[t])) for t in range(len(pts))]
+        maps = [self._compose(*self._solve_frame(pts[t], idx[t]))[0] for t in range(len(pts))]
         if fused:
             return maps[0] if single else np.stack(maps)
         map_x = np.stack([np.ascontiguousarray(m[..., 0]) for m in maps])
         map_y = np.stack([np.ascontiguousarray(m[..., 1]) for m in maps])
         return (map_x[0], map_y[0]) if single else (map_x, map_y)
+
+    def backward_map_box(self, points: np.ndarray, frame_index: int | None = None
+                         ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+        """One frame's fused map (float32 `[H, W, 2]`, as `backward_map(fused=True)`) and the pixel box
+        (x0, y0, x1, y1), end exclusive, outside which the map is the identity: a renderer need only
+        remap inside it (the rest of the frame is the portrait itself)."""
+        _, pts, idx = self._frames(points, frame_index)
+        if len(pts) != 1:
+            raise ValueError(f"backward_map_box takes one frame of points [68, 2], got {np.shape(points)}")
+        return self._compose(*self._solve_frame(pts[0], idx[0]))
 
     def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> torch.Tensor:
         """Forward flow (frame 0 -> frame t), the flow contract, by inverting the backward map.
@@ -376,7 +444,7 @@ class AnalyticFlow:
         flows = np.empty((len(pts), 2, self.height, self.width), np.float32)
         ex, ey = np.array([0.5, 0.0]), np.array([0.0, 0.5])
         for t in range(len(pts)):
-            sample = self._compose(*self._solve_frame(pts[t], idx[t]))  # B, [H, W, 2]
+            sample = self._compose(*self._solve_frame(pts[t], idx[t]))[0]  # B, [H, W, 2]
             y = target.copy()
             for _ in range(iterations):
                 res = target - sample_bilinear(sample, y)

@@ -136,12 +136,13 @@ def fit_opening(p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarr
 
 
 def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: np.ndarray,
-                            height: int, width: int) -> list:
+                            height: int, width: int, origin: tuple[int, int] = (0, 0)) -> list:
     """B(y) = L(y) + smooth(L(y)) where L moves a pixel, read before `smooth` is overwritten.
 
-    base: float32 `[H, W, 2]` pixel positions; smooth: float32 `[H, W, 2]` displacement of the smooth
-    part. Returns `[((x0, y0, x1, y1), moved [n] bool, values [m, 2] absolute positions), ...]`, one
-    per opening box with moved pixels, to paste into the map.
+    base: float32 `[H, W, 2]` pixel positions; smooth: float32 `[h, w, 2]` displacement of the smooth
+    part on the pixels from `origin` (x, y) on (the whole image by default; it must cover the openings).
+    Returns `[((x0, y0, x1, y1), moved [n] bool, values [m, 2] absolute positions), ...]`, one per
+    opening box with moved pixels, to paste into the map.
     """
     patches, boxes = [], [opening.box(height, width) for opening in openings]
     for x0, y0, x1, y1 in boxes:
@@ -154,5 +155,7 @@ def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: n
                 z = opening.apply(z)
         moved = np.any(z != pts, axis=1)
         if moved.any():
-            patches.append(((x0, y0, x1, y1), moved, z[moved] + sample_bilinear(smooth, z[moved])))
+            # shift in float32 (exact), so cv2's 1/32 px sampling grid sees the same fractions as unshifted
+            shifted = z[moved].astype(np.float32) - np.asarray(origin, np.float32)
+            patches.append(((x0, y0, x1, y1), moved, z[moved] + sample_bilinear(smooth, shifted)))
     return patches

@@ -8,7 +8,10 @@ warp cannot make (the inside of an opening mouth, lids closing over the eyes).
 
 The flow object only needs `backward_map(points [68, 2], frame_index=None) -> (map_x, map_y)`,
 float32 [H, W] each: for every output pixel, where to sample the portrait (cv2.remap's convention).
-`AnalyticFlow` is one; the frame index matters to flows with trajectories.
+`AnalyticFlow` is one; the frame index matters to flows with trajectories. A flow that also offers
+`backward_map_box(points, frame_index) -> (map [H, W, 2], (x0, y0, x1, y1))` (AnalyticFlow does) is
+rendered faster: only the box, outside which the map is the identity, is remapped; the rest of the
+frame is the portrait's own pixels, which is what an identity remap gives, bit for bit.
 """
 
 from __future__ import annotations
@@ -121,6 +124,16 @@ class WarpRenderer:
         """Backward-warp the portrait with a precomputed map: bilinear, borders replicated."""
         return cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
+    def remap_box(self, fused: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The portrait warped by a fused map (float32 [H, W, 2]) that is the identity outside `box`
+        (x0, y0, x1, y1): equal to `remap` on the whole map, computed on the box alone."""
+        x0, y0, x1, y1 = box
+        frame = self.image.copy()
+        if x1 > x0 and y1 > y0:
+            frame[y0:y1, x0:x1] = cv2.remap(self.image, fused[y0:y1, x0:x1], None, cv2.INTER_LINEAR,
+                                            borderMode=cv2.BORDER_REPLICATE)
+        return frame
+
     def finish(self, frame: np.ndarray, points: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
         """Paint the mouth interior and eyelids of `points` into `frame` (in place), which the map
         `map_x, map_y` (float32 [H, W]) warped from the portrait."""
@@ -138,6 +151,12 @@ class WarpRenderer:
         Returns uint8 [H, W, 3] RGB.
         """
         points = self._check_points(points)
+        if callable(getattr(self.flow, "backward_map_box", None)):
+            fused, box = self.flow.backward_map_box(points, frame_index)
+            if fused.shape != (self.height, self.width, 2):
+                raise ValueError(f"flow.backward_map_box gave a map of shape {fused.shape}, "
+                                 f"expected {(self.height, self.width, 2)}")
+            return self.finish(self.remap_box(fused, box), points, fused[..., 0], fused[..., 1])
         map_x, map_y = self._maps(points, frame_index)
         return self.finish(self.remap(map_x, map_y), points, map_x, map_y)
 

@@ -48,11 +48,14 @@ def warp_frames(portrait: Portrait, track: LandmarkTrack, controls: MotionContro
     camera, (height, width) = controls.camera, portrait.image.shape[:2]
     for t, points in enumerate(track.points):
         check_cancel(cancel)
+        if camera is None:
+            yield renderer.render(points, t if indexed else None)  # remaps only where the face moves
+            continue
         map_x, map_y = flow.backward_map(points, t if indexed else None)
-        if camera is not None:  # the whole frame moves after the face: sample B(C^-1(y)), paint at C(points)
-            frac = camera.progress(t, track.num_frames)
-            map_x, map_y = camera.compose_maps(map_x, map_y, frac)
-            points = camera.apply(points, frac, height, width).astype(np.float32)
+        # the whole frame moves after the face: sample B(C^-1(y)), paint at C(points)
+        frac = camera.progress(t, track.num_frames)
+        map_x, map_y = camera.compose_maps(map_x, map_y, frac)
+        points = camera.apply(points, frac, height, width).astype(np.float32)
         yield renderer.finish(renderer.remap(map_x, map_y), points, map_x, map_y)
 
 
