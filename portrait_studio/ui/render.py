@@ -4,6 +4,7 @@ Cancel, then the video, its download and the session's list of renders."""
 from __future__ import annotations
 
 import time
+import weakref
 from dataclasses import asdict, fields, replace
 from pathlib import Path
 from typing import get_args
@@ -125,6 +126,7 @@ def _start(sess: Session, portrait: PortraitChoice, driver: DriverChoice, option
 
     job = RenderJob(render_queue(), owner=sess.folder.name, render=render)
     job.label, job.options, job.out = label, options, out
+    weakref.finalize(sess, job.cancel.set)  # a session that ends mid-render gives the device back
     sess.job = job.start()
 
 

@@ -17,6 +17,8 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.5):
     while time.monotonic() < deadline:
         try:
             value = predicate()
+        except AssertionError:
+            raise
         except Exception:  # noqa: BLE001 - the page is still changing; try again
             value = None
         if value:
@@ -43,6 +45,15 @@ def _upload(driver, label_start: str, path) -> None:
     field.send_keys(str(path))
 
 
+def _idle(driver, timeout: float = 120) -> None:
+    """Wait until the page's script run is over (Streamlit shows its status widget while it runs)."""
+    from selenium.webdriver.common.by import By
+
+    time.sleep(0.5)
+    _wait(lambda: not driver.find_elements(By.CSS_SELECTOR, "[data-testid='stStatusWidget']"), timeout,
+          "the page to finish running")
+
+
 def _full_page_screenshot(driver, path) -> None:
     height = driver.execute_script(
         "const m = document.querySelector('[data-testid=\"stMain\"]') || document.body; return m.scrollHeight;")
@@ -63,10 +74,12 @@ def test_upload_render_and_watch_the_video(studio_server, browser, artifacts):
     _upload(driver, "A photo with a face", ROOT / "examples" / "portrait.png")
     _wait(lambda: "The face that will move" in driver.find_element(By.TAG_NAME, "body").text, 120, "the face")
     # the voice: upload the example speech; its waveform and duration appear
+    _idle(driver)
     _click_text(driver, "Upload a recording")
     _upload(driver, "A voice recording", ROOT / "examples" / "speech.wav")
     _wait(lambda: "7.1 s of speech" in driver.find_element(By.TAG_NAME, "body").text, 120, "the waveform")
     # the engine panel: warp, 256 px
+    _idle(driver)
     _click_text(driver, "Engine", tag="summary")
     _click_text(driver, "warp")
     box = _wait(lambda: driver.find_element(
@@ -76,12 +89,22 @@ def test_upload_render_and_watch_the_video(studio_server, browser, artifacts):
     driver.execute_script("arguments[0].scrollIntoView({block: 'center'}); arguments[0].focus();", thumb)
     thumb.send_keys(Keys.LEFT, Keys.LEFT)
     _wait(lambda: "256" in box.text, 30, "size 256")
-    time.sleep(1.0)  # the rerun for the new size
+    _idle(driver)  # the rerun for the new size: a click during a rerun can be lost
     _click_text(driver, "Render the video", tag="button")
     # the video comes, playable, with a download button
-    duration = _wait(lambda: driver.execute_script(
-        "const v = document.querySelector('video'); return v && v.readyState >= 1 ? v.duration : null;"),
-        600, "the rendered video", poll=1.0)
+    def video_or_error():
+        errors = [e.text for e in driver.find_elements(By.CSS_SELECTOR, "[data-testid='stAlertContentError']")]
+        if errors:
+            driver.save_screenshot(str(artifacts / "studio_failure.png"))
+            raise AssertionError(f"the page shows an error: {errors}")
+        return driver.execute_script(
+            "const v = document.querySelector('video'); return v && v.readyState >= 1 ? v.duration : null;")
+
+    try:
+        duration = _wait(video_or_error, 600, "the rendered video", poll=1.0)
+    except AssertionError:
+        driver.save_screenshot(str(artifacts / "studio_failure.png"))
+        raise
     assert 6.5 < duration < 7.8  # the 7.1 s speech
     body = driver.find_element(By.TAG_NAME, "body").text
     assert "Render #1" in body and "Download the video" in body

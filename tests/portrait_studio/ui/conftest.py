@@ -26,3 +26,12 @@ def app():
     at.run()
     assert not at.exception, at.exception
     return at
+
+
+@pytest.fixture(autouse=True)
+def release_the_studio():
+    """Close the shared Studio after each test (its face landmarker must close before interpreter exit)."""
+    yield
+    from portrait_studio.ui.queue import render_queue
+
+    render_queue().close()
