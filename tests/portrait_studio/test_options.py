@@ -96,3 +96,10 @@ def test_mofa_mode_layout_and_checkpoint_options_come_from_the_dataclass(tmp_pat
                          (MofaOptions(checkpoint_every=-1), "--checkpoint-every")):
         with pytest.raises(InputError, match=message):
             RenderOptions(mofa=bad).validate()
+
+
+def test_the_readme_documents_every_render_option():
+    from tests.conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    assert [s.flag for s in option_specs() if s.flag not in readme] == []
