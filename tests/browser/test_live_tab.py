@@ -131,7 +131,7 @@ def test_live_tab_sends_back_moving_portrait_frames(live_server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(live_server)
-    tab = _wait(lambda: next(t for t in browser.find_elements(By.CSS_SELECTOR, "button[role='tab']")
+    tab = _wait(lambda: next(t for t in browser.find_elements(By.CSS_SELECTOR, "[role='tab']")
                              if t.text.strip() == "Live"), 120, "the Live tab")
     tab.click()
     frame = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "iframe[title*='webrtc']"), 120, "the WebRTC component")

@@ -35,3 +35,15 @@ def release_the_studio():
     from portrait_studio.ui.queue import render_queue
 
     render_queue().close()
+
+
+@pytest.fixture(autouse=True)
+def no_webrtc_in_apptest(monkeypatch):
+    """The Live tab's WebRTC component needs a real server session (AppTest mocks the Runtime); here it
+    stands idle (not playing). The Live tab itself is tested in a real browser (tests/browser)."""
+    import types
+
+    import streamlit_webrtc
+
+    idle = types.SimpleNamespace(state=types.SimpleNamespace(playing=False))
+    monkeypatch.setattr(streamlit_webrtc, "webrtc_streamer", lambda *args, **kwargs: idle)
