@@ -97,12 +97,17 @@ def section(portrait_path: str | Path | None) -> None:
     """Draw the Live tab for the portrait at `portrait_path` (None: ask for one first)."""
     from streamlit_webrtc import WebRtcMode, webrtc_streamer
 
-    st.subheader("Live")
     if portrait_path is None:
-        st.info("Pick a portrait first.")
+        st.info("Pick a portrait first (above).")
         return
     state = st.session_state
     holder: _Holder = state.setdefault("live_holder", _Holder())
+    if not st.toggle("Go live", key="live_on", help="the portrait follows your camera or microphone in real time"):
+        if holder.bridge is not None:  # switched off: end the session
+            holder.bridge.close()
+            holder.bridge = None
+        st.info("Switch on, press START and allow the camera (and the microphone for voice driving).")
+        return
     cols = st.columns(2)
     driver = cols[0].radio("Driven by", ["video", "audio"], horizontal=True, key="live_driver",
                            format_func=lambda d: {"video": "my face (webcam)", "audio": "my voice (microphone)"}[d])
@@ -132,8 +137,8 @@ def section(portrait_path: str | Path | None) -> None:
         holder.bridge = None
     bridge = holder.bridge
     if bridge is None:
-        st.caption("Press START and allow the camera (and the microphone for voice driving: the camera's "
-                   "frames pace the video that comes back).")
+        st.info("Press START and allow the camera (and the microphone for voice driving: the camera's "
+                "frames pace the video that comes back).")
         return
     sliders = {preset: amount} if preset != "none" and amount > 0 else {}
     bridge.session.direct(head_motion=head, expressiveness=expressiveness, articulation=articulation, sliders=sliders)

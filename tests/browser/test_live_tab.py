@@ -131,9 +131,13 @@ def test_live_tab_sends_back_moving_portrait_frames(live_server, browser):
     from selenium.webdriver.common.by import By
 
     browser.get(live_server)
-    tab = _wait(lambda: next(t for t in browser.find_elements(By.CSS_SELECTOR, "[role='tab']")
-                             if t.text.strip() == "Live"), 120, "the Live tab")
+    tab = _wait(lambda: next(t for t in browser.find_elements(By.XPATH, "//*[@role='tab']")
+                             if "Live" in t.get_attribute("textContent")), 180, "the Live tab")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", tab)
     tab.click()
+    toggle = _wait(lambda: next(e for e in browser.find_elements(By.XPATH, "//label[.//*[normalize-space(text())="
+                                                                 "'Go live']]") if e.is_displayed()), 60, "Go live")
+    toggle.click()
     frame = _wait(lambda: browser.find_element(By.CSS_SELECTOR, "iframe[title*='webrtc']"), 120, "the WebRTC component")
     browser.switch_to.frame(frame)
     start = _wait(lambda: next(b for b in browser.find_elements(By.TAG_NAME, "button") if b.text.strip() == "START"),
