@@ -39,8 +39,13 @@ class WindowSink(Sink):
     TITLE = "Portrait Studio live"
 
     def __init__(self) -> None:
+        import os
+
         import cv2
 
+        if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+            # OpenCV's Qt backend aborts the process without a display: refuse before it is touched
+            raise InputError("--window needs a display (neither DISPLAY nor WAYLAND_DISPLAY is set)")
         self._cv2 = cv2
         try:
             cv2.namedWindow(self.TITLE, cv2.WINDOW_AUTOSIZE)

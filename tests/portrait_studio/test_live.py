@@ -140,10 +140,13 @@ def test_live_command_records_with_aligned_audio(tmp_path, portrait_path, speech
     (["--audio", "missing.wav", "--stats"], "--audio file not found"),
     (["--audio", "SPEECH", "--virtual-camera"], "virtual camera"),
     (["--audio", "SPEECH"], "live needs an output"),
+    (["--audio", "SPEECH", "--window"], "--window needs a display"),
     (["--audio", "SPEECH", "-o", "out.avi"], "unsupported output extension"),
 ])
 def test_live_command_fails_with_one_line(tmp_path, capsys, portrait_path, speech_path, args, message, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("DISPLAY", raising=False)  # no display here (CI): --window must refuse, not abort
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     args = [str(speech_path) if a == "SPEECH" else a for a in args]
     if args[0] == "--mic":
         args += ["--stats"]
