@@ -28,7 +28,7 @@ class LiveOptions:
     articulation: float = _opt(1.0, "audio: scale of jaw and lip motion, 0 = closed mouth (0..2)", scope=LIVE)
     smoothing: float = _opt(1.0, "video: strength of the causal (One Euro) smoothing, 0 = raw (0..5)", scope=LIVE)
     sample_rate: int = 16000  # audio: Hz of the pushed samples
-    drop_late: bool = True  # skip output frames more than `max_lag_frames` behind real time (counted)
+    drop_late: bool = True  # skip frames over `max_lag_frames` late (counted); False: never drop, wait
     max_lag_frames: float = 1.0  # how far behind real time a frame may be before it is skipped
 
     def validate(self) -> "LiveOptions":

@@ -374,6 +374,14 @@ class LiveSession:
         self._put(frame)
 
     def _put(self, item: LiveFrame | None) -> None:
+        # Without drop_late (files, tests: every frame wanted) a slow consumer holds the renderer back
+        # instead of losing frames; with it, the oldest waiting frame gives way (counted as dropped).
+        while not self.options.drop_late and not self._closed:
+            try:
+                self._out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
         while True:
             try:
                 self._out.put_nowait(item)
