@@ -100,13 +100,20 @@ class RenderQueue:
             self._waiting.pop(0)
             self._running = ticket
         try:
-            if self._studio is None:
-                self._studio = self._factory()
-            yield self._studio
+            yield self.studio
         finally:
             with self._cond:
                 self._running = None
                 self._cond.notify_all()
+
+    @property
+    def studio(self) -> Any:
+        """The shared Studio, built on first use (callers that only prepare portraits, such as live mode,
+        share its models without taking a turn)."""
+        with self._cond:
+            if self._studio is None:
+                self._studio = self._factory()
+            return self._studio
 
     def close(self) -> None:
         """Close the shared Studio (if it has `close`)."""

@@ -88,9 +88,11 @@ class _Holder:
         return bridge.on_audio(frame) if bridge is not None else frame
 
 
-@st.cache_resource
 def _studio() -> Studio:
-    return Studio()
+    """The studio's one Studio (models loaded once per server), shared with the render queue."""
+    from .queue import render_queue
+
+    return render_queue().studio
 
 
 def section(portrait_path: str | Path | None) -> None:
