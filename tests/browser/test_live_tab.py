@@ -8,13 +8,9 @@ here is stopped here.
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -42,12 +38,6 @@ return {width: v.videoWidth, height: v.videoHeight, mean: mean, std: Math.sqrt(s
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait(predicate, timeout: float, what: str, poll: float = 0.5):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -59,37 +49,6 @@ def _wait(predicate, timeout: float, what: str, poll: float = 0.5):
             return value
         time.sleep(poll)
     raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
-
-
-@pytest.fixture(scope="module")
-def live_server(tmp_path_factory):
-    """`streamlit run streamlit_app.py` on 127.0.0.1:<free port>; yields its URL; stopped after."""
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("log") / "streamlit.log", "w+")  # noqa: SIM115 - closed below
-    proc = subprocess.Popen([sys.executable, "-m", "streamlit", "run", str(ROOT / "streamlit_app.py"),
-                             "--server.address", "127.0.0.1", "--server.port", str(port),
-                             "--server.headless", "true", "--browser.gatherUsageStats", "false"],
-                            cwd=ROOT, env=dict(os.environ, OMP_NUM_THREADS="1"), stdout=log, stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}"
-
-        def healthy() -> bool:
-            if proc.poll() is not None:
-                log.seek(0)
-                pytest.fail(f"streamlit stopped: {log.read()[-2000:]}")
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                return r.status == 200
-
-        _wait(healthy, 120, "streamlit to start")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log.close()
 
 
 @pytest.fixture
@@ -127,10 +86,10 @@ def browser(fake_media):
         driver.quit()
 
 
-def test_live_tab_sends_back_moving_portrait_frames(live_server, browser):
+def test_live_tab_sends_back_moving_portrait_frames(studio_server, browser):
     from selenium.webdriver.common.by import By
 
-    browser.get(live_server)
+    browser.get(studio_server)
     tab = _wait(lambda: next(t for t in browser.find_elements(By.XPATH, "//*[@role='tab']")
                              if "Live" in t.get_attribute("textContent")), 180, "the Live tab")
     browser.execute_script("arguments[0].scrollIntoView({block: 'center'});", tab)
