@@ -79,15 +79,21 @@ def _smoothstep(z: np.ndarray) -> np.ndarray:
     return z * z * (3.0 - 2.0 * z)
 
 
-def _tps_eval(points: np.ndarray, knots: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Thin-plate spline at points `[G, 2]`; float32 numpy (the hot loop; no thread pool). -> `[G, 2]`."""
-    pts = points.astype(np.float32)
-    d2 = (pts * pts).sum(1)[:, None] + (knots * knots).sum(1)[None] - 2.0 * (pts @ knots.T)  # [G, N]
+def _tps_eval(points: np.ndarray, fr: "_Frame") -> np.ndarray:
+    """Thin-plate spline of frame `fr` at normalised points `[G, 2]` -> float64 `[G, 2]`.
+
+    The hot loop: float32, one [G, N] temporary besides the squared distances, which come from one
+    matrix product with the knots' augmented form ([x, y, 1] . [-2 kx, -2 ky, |k|^2], plus |p|^2).
+    """
+    aug = np.empty((len(points), 3), np.float32)
+    aug[:, :2] = points
+    aug[:, 2] = 1.0
+    d2 = aug @ fr.knots_aug  # [G, N]
+    d2 += (aug[:, 0] * aug[:, 0] + aug[:, 1] * aug[:, 1])[:, None]
     np.maximum(d2, 1e-12, out=d2)
     radial = np.log(d2)
     radial *= d2  # d2 log d2 = 2 U; the 0.5 is folded into the radial weights
-    n = len(knots)
-    return (radial @ weights[:n] + pts @ weights[n + 1:] + weights[n]).astype(np.float64)
+    return (radial @ fr.radial_weights + aug @ fr.affine_weights).astype(np.float64)
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
@@ -137,8 +143,9 @@ class _Frame:
     falloff: float = 0.0  # px, head weight
     spread: float = 0.0  # px, falloff of the spline's weight around the face
     ring: float = 0.0  # ring radius in face-ellipse radii
-    knots: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # [N, 2] normalised
-    weights: np.ndarray = field(default_factory=lambda: np.zeros((3, 2), np.float32))  # [N + 3, 2]
+    knots_aug: np.ndarray = field(default_factory=lambda: np.zeros((3, 0), np.float32))  # [3, N]: -2 x, -2 y, |k|^2
+    radial_weights: np.ndarray = field(default_factory=lambda: np.zeros((0, 2), np.float32))  # [N, 2] (0.5 folded in)
+    affine_weights: np.ndarray = field(default_factory=lambda: np.zeros((3, 2), np.float32))  # [3, 2]: x, y, 1
     origin: np.ndarray = field(default_factory=lambda: np.zeros(2))
     unit: float = 1.0  # px per normalised unit
     local: float = 1.0  # scale of R and J (the fold guard's last resort)
@@ -277,8 +284,10 @@ class AnalyticFlow:
         rhs = np.zeros((n + 3, 2))
         rhs[:n] = merged
         weights = np.linalg.solve(system, rhs)
-        weights[:n] *= 0.5  # `_tps_eval` computes d2 log d2 = 2 U
-        fr.knots, fr.weights = knots.astype(np.float32), weights.astype(np.float32)
+        # normalised knots (x, y) with their spline weights (n of them), then the affine part's (1, x, y)
+        fr.knots_aug = np.concatenate([-2.0 * knots.T, (knots * knots).sum(1)[None]]).astype(np.float32)
+        fr.radial_weights = (0.5 * weights[:n]).astype(np.float32)  # `_tps_eval` computes d2 log d2 = 2 U
+        fr.affine_weights = weights[[n + 1, n + 2, n]].astype(np.float32)
         return fr
 
     def _field(self, z: np.ndarray, fr: _Frame) -> np.ndarray:
@@ -312,10 +321,10 @@ class AnalyticFlow:
             bound = 2.0 * fr.peak + 1.0
             before = sample_bilinear(self._face_distance, z[live] + out[live])[:, 0]
             kept = live[before < fr.spread + np.sqrt(2.0) * bound]
-            spline = _tps_eval((z[kept] - fr.origin) / fr.unit, fr.knots, fr.weights)
+            spline = _tps_eval((z[kept] - fr.origin) / fr.unit, fr)
             if len(kept) == len(live) or np.abs(spline).max(initial=0.0) <= bound:
                 return kept, spline
-        return live, _tps_eval((z[live] - fr.origin) / fr.unit, fr.knots, fr.weights)
+        return live, _tps_eval((z[live] - fr.origin) / fr.unit, fr)
 
     # ------------------------------------------------------------------ support
     def _below(self, channel: int, threshold: float) -> tuple[float, float, float, float]:
