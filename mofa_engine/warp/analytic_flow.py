@@ -97,13 +97,19 @@ def _tps_eval(points: np.ndarray, fr: "_Frame") -> np.ndarray:
 
 
 def _similarity(src: np.ndarray, dst: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
-    """Least-squares (scale, R [2, 2], t [2]) with dst ~ scale * R @ src + t (Umeyama, no reflection)."""
+    """Least-squares (scale, R [2, 2], t [2]) with dst ~ scale * R @ src + t, no reflection.
+
+    Umeyama's solution in its 2-D closed form: with centred points, the best angle is
+    atan2(sum of cross products, sum of dot products) and the scale their norm over sum |src|^2.
+    """
     mu_s, mu_d = src.mean(0), dst.mean(0)
     xs, ys = src - mu_s, dst - mu_d
-    u, sig, vt = np.linalg.svd(ys.T @ xs / len(src))
-    d = np.diag([1.0, -1.0 if np.linalg.det(u @ vt) < 0 else 1.0])
-    rot = u @ d @ vt
-    scale = float(np.trace(np.diag(sig) @ d) / max((xs * xs).sum() / len(src), 1e-12))
+    dot = float((xs * ys).sum())
+    cross = float((xs[:, 0] * ys[:, 1] - xs[:, 1] * ys[:, 0]).sum())
+    norm = np.hypot(dot, cross)
+    c, s = (dot / norm, cross / norm) if norm > 0 else (1.0, 0.0)
+    rot = np.array([[c, -s], [s, c]])
+    scale = float(norm / max(float((xs * xs).sum()), 1e-12 * len(src)))
     return scale, rot, mu_d - scale * rot @ mu_s
 
 
@@ -270,19 +276,28 @@ class AnalyticFlow:
         values = np.concatenate([values, np.zeros((len(ring), 2))])
         # knots closer than ~0.1 px (a closed mouth's inner lips) merge, averaging their values
         d2 = (knots[:, None, 0] - knots[None, :, 0]) ** 2 + (knots[:, None, 1] - knots[None, :, 1]) ** 2
-        keep, inverse = np.unique(np.argmax(d2 < (0.1 / fr.unit) ** 2, axis=1), return_inverse=True)
-        merged = np.zeros((len(keep), 2))
-        np.add.at(merged, inverse, values)
-        merged /= np.bincount(inverse)[:, None]
-        fr.peak = float(np.abs(merged).max(initial=0.0))
-        knots, n, d2 = knots[keep], len(keep), np.maximum(d2[np.ix_(keep, keep)], 1e-300)
-        system = np.zeros((n + 3, n + 3))
-        system[:n, :n] = 0.5 * d2 * np.log(d2) + smoothing * np.eye(n)  # U(r) = r^2 log r
+        close = d2 < (0.1 / fr.unit) ** 2
+        if np.count_nonzero(close) > len(knots):  # more than the diagonal
+            keep, inverse = np.unique(np.argmax(close, axis=1), return_inverse=True)
+            values_sum = np.zeros((len(keep), 2))
+            np.add.at(values_sum, inverse, values)
+            values = values_sum / np.bincount(inverse)[:, None]
+            knots, d2 = knots[keep], d2[keep][:, keep]
+        n = len(knots)
+        fr.peak = float(np.abs(values).max(initial=0.0))
+        np.maximum(d2, 1e-300, out=d2)
+        system = np.empty((n + 3, n + 3))
+        kernel = system[:n, :n]
+        np.log(d2, out=kernel)
+        kernel *= d2
+        kernel *= 0.5  # U(r) = r^2 log r
+        kernel.flat[:: n + 1] += smoothing
+        system[n:, n:] = 0.0
         system[:n, n] = system[n, :n] = 1.0
         system[:n, n + 1:] = knots
         system[n + 1:, :n] = knots.T
         rhs = np.zeros((n + 3, 2))
-        rhs[:n] = merged
+        rhs[:n] = values
         weights = np.linalg.solve(system, rhs)
         # normalised knots (x, y) with their spline weights (n of them), then the affine part's (1, x, y)
         fr.knots_aug = np.concatenate([-2.0 * knots.T, (knots * knots).sum(1)[None]]).astype(np.float32)

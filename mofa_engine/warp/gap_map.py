@@ -104,35 +104,37 @@ def fit_opening(p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarr
     `gap_ratio`, `gap_slack`, `min_gap`).
     """
     corner_a, corner_b, pairs = spec
+    up, lo = (np.array(side) for side in zip(*pairs, strict=True))
     a = p[corner_a].copy()
     u_axis = p[corner_b] - a
-    width = max(float(np.linalg.norm(u_axis)), 1e-6)
+    width = max(float(np.hypot(*u_axis)), 1e-6)
     u_axis = u_axis / width
     v_axis = np.array([-u_axis[1], u_axis[0]])
     v_axis = v_axis if v_axis @ down >= 0 else -v_axis
     slack = options.gap_slack * face_height * scale
-    us, v_up, v_low, delta = [0.0], [0.0], [0.0], [0.0]
-    for up, lo in pairs:
-        gap = float((p[lo] - p[up]) @ v_axis)
-        if gap < 0:  # crossed lids / lips: both to the middle
-            p[up] = p[lo] = 0.5 * (p[up] + p[lo])
-            gap = 0.0
-        ref_gap = max(float((r[lo] - r[up]) @ ref_down), 0.0) * scale
-        seen = float(np.clip(gap, ref_gap / options.gap_ratio,
-                             max(ref_gap * options.gap_ratio + slack, options.min_gap * gap)))
-        if ref_gap < seen / options.gap_ratio:  # a closed mouth opens: stretch a sliver of the lips
-            grow = 0.5 * (seen / options.gap_ratio - ref_gap) / scale
-            r[up] -= grow * ref_down
-            r[lo] += grow * ref_down
-        us.append(float((0.5 * (p[up] + p[lo]) - a) @ u_axis))
-        v_up.append(float((p[up] - a) @ v_axis))
-        v_low.append(float((p[lo] - a) @ v_axis))
-        delta.append(seen - gap)
+    gap = (p[lo] - p[up]) @ v_axis
+    crossed = gap < 0  # crossed lids / lips: both to the middle
+    if crossed.any():
+        middle = 0.5 * (p[up[crossed]] + p[lo[crossed]])
+        p[up[crossed]] = p[lo[crossed]] = middle
+        gap = np.maximum(gap, 0.0)
+    ref_gap = np.maximum((r[lo] - r[up]) @ ref_down, 0.0) * scale
+    seen = np.clip(gap, ref_gap / options.gap_ratio,
+                   np.maximum(ref_gap * options.gap_ratio + slack, options.min_gap * gap))
+    grow = 0.5 * (seen / options.gap_ratio - ref_gap) / scale
+    opens = ref_gap < seen / options.gap_ratio  # a closed mouth opens: stretch a sliver of the lips
+    if opens.any():
+        r[up[opens]] -= grow[opens, None] * ref_down
+        r[lo[opens]] += grow[opens, None] * ref_down
+    rel_up, rel_lo = p[up] - a, p[lo] - a
     end = float((p[corner_b] - a) @ v_axis)
-    us, v_up, v_low, delta = us + [width], v_up + [end], v_low + [end], delta + [0.0]
-    us = np.maximum.accumulate(np.asarray(us))  # columns never go backwards
+    us = np.concatenate([[0.0], 0.5 * (rel_up + rel_lo) @ u_axis, [width]])
+    us = np.maximum.accumulate(us)  # columns never go backwards
+    v_up = np.concatenate([[0.0], rel_up @ v_axis, [end]])
+    v_low = np.concatenate([[0.0], rel_lo @ v_axis, [end]])
+    delta = np.concatenate([[0.0], seen - gap, [0.0]])
     band = max(1.5 * float(np.abs(delta).max()), 0.5 * width)
-    return Opening(a, u_axis, v_axis, us, np.asarray(v_up), np.asarray(v_low), np.asarray(delta), band)
+    return Opening(a, u_axis, v_axis, us, v_up, v_low, delta, band)
 
 
 def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: np.ndarray,
