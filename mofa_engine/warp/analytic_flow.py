@@ -75,7 +75,7 @@ class AnalyticFlowOptions:
 
 
 def _smoothstep(z: np.ndarray) -> np.ndarray:
-    z = np.clip(z, 0.0, 1.0)
+    z = np.minimum(np.maximum(z, 0.0), 1.0)  # np.clip costs more on arrays this small
     return z * z * (3.0 - 2.0 * z)
 
 
@@ -227,6 +227,11 @@ class AnalyticFlow:
         ys, xs = np.mgrid[0:self.height, 0:self.width].astype(np.float32)
         self._base = np.stack([xs, ys], -1)  # [H, W, 2] pixel positions
         self._base.setflags(write=False)
+        self._uv_lin = self._axes_dirs / self.axes  # portrait px -> face-ellipse coordinates (`_radius`)
+        self._uv_off = self.center @ self._uv_lin
+        # the neck's fade toward the shoulders, affine in the portrait point: 1 at the chin, 0 a neck below
+        self._fade_dir = self.frame.down / (options.neck_length * self.frame.height)
+        self._fade_at_zero = 1.0 + self.frame.chin @ self._fade_dir
         angles = np.linspace(0.0, 2 * np.pi, options.ring_points, endpoint=False)
         self._ring_dirs = np.stack([np.cos(angles), np.sin(angles)], 1) * self.axes @ self._axes_dirs.T
         cs = options.coarse_stride or int(np.clip(round(self.frame.height / 26.0), 4, 8))
@@ -238,18 +243,17 @@ class AnalyticFlow:
     # ------------------------------------------------------------------ weights
     def _radius(self, x: np.ndarray) -> np.ndarray:
         """Face-ellipse radius of portrait points x `[G, 2]`."""
-        uv = (x - self.center) @ self._axes_dirs / self.axes
-        return np.sqrt((uv * uv).sum(1))
+        uv = x @ self._uv_lin - self._uv_off
+        uv *= uv
+        return np.sqrt(uv[:, 0] + uv[:, 1])
 
     def _head_weight(self, x: np.ndarray, falloff: float) -> np.ndarray:
         """m at portrait points x `[G, 2]` for a blend `falloff` px wide."""
         dist = sample_bilinear(self._maps, x)
-        fade = 1.0
-        if self._fade_neck:
-            below = (x - self.frame.chin) @ self.frame.down / (self.options.neck_length * self.frame.height)
-            fade = np.clip(1.0 - below, 0.0, 1.0)
         face = _smoothstep(1.0 - dist[:, 0] / falloff)  # 1 on the face, 0 `falloff` px out
-        region = fade * _smoothstep(self.options.falloff_outside - dist[:, 1] / falloff)
+        region = _smoothstep(self.options.falloff_outside - dist[:, 1] / falloff)
+        if self._fade_neck:
+            region *= np.minimum(np.maximum(self._fade_at_zero - x @ self._fade_dir, 0.0), 1.0)
         return np.maximum(face, region)
 
     # ------------------------------------------------------------------ fitting
@@ -308,38 +312,42 @@ class AnalyticFlow:
     def _field(self, z: np.ndarray, fr: _Frame) -> np.ndarray:
         """Smooth part of B(z) - z at spline-frame points z `[G, 2]` (everything but L)."""
         back = fr.inverse(z)
-        out = self._head_weight(back, fr.falloff)[:, None] * (back - z)
-        win = 1.0 - _smoothstep((self._radius(back) - fr.ring) / (0.3 * fr.ring))
-        live = np.flatnonzero(win > 0)
+        out = back - z
+        out *= self._head_weight(back, fr.falloff)[:, None]
+        radius = self._radius(back)
+        live = np.flatnonzero(radius < 1.3 * fr.ring)  # the spline's window is 0 from 1.3 ring radii on
         if len(live) and fr.local > 0:
-            live, spline = self._spline(z, out, live, fr)
+            before = z[live] + out[live]  # where the node samples the portrait, the spline aside
+            chosen, spline = self._spline(z[live], before, fr)
+            live, source = live[chosen], before[chosen] + spline
             # the spline's weight is taken where its point samples the portrait: 1 on the face (so at
             # every knot), falling off `spread` px outside it; an opened jaw drags the neck, not the shoulders
-            source = z[live] + out[live] + spline
             near = _smoothstep(1.0 - sample_bilinear(self._face_distance, source)[:, 0] / fr.spread)
-            out[live] += fr.local * (win[live] * near)[:, None] * spline
+            win = 1.0 - _smoothstep((radius[live] - fr.ring) / (0.3 * fr.ring))
+            out[live] += fr.local * (win * near)[:, None] * spline
         if self.drags is not None and fr.local > 0:
             out += fr.local * self.drags.backward(z, fr.drag_index)
         return out
 
-    def _spline(self, z: np.ndarray, out: np.ndarray, live: np.ndarray, fr: _Frame) -> tuple[np.ndarray, np.ndarray]:
-        """R at the nodes `live` (indices into z `[G, 2]`) that its weight can reach -> (those indices, R there).
+    def _spline(self, z: np.ndarray, before: np.ndarray, fr: _Frame) -> tuple[np.ndarray | slice, np.ndarray]:
+        """R at those of the points z `[G', 2]` that its weight can reach -> (which, R there `[g, 2]`).
 
-        The weight `near` is 0 where the node's sampling point lies `spread` px or more from the face;
-        that distance map is 1-Lipschitz (sqrt 2 once sampled bilinearly), so a node whose point before
-        the spline (z + out) is further than spread + sqrt(2) |R| is skipped, with |R| bounded by twice
-        the largest knot value plus a pixel. The bound is checked on what the spline gives (the face,
-        where it peaks); should it be exceeded, every live node is evaluated. About half the nodes of
-        a talking head are skipped, giving identical maps (`support_only=False` evaluates all).
+        before: `[G', 2]` where each point samples the portrait without the spline (z + the rest).
+        The weight `near` is 0 where the sampling point lies `spread` px or more from the face; that
+        distance map is 1-Lipschitz (sqrt 2 once sampled bilinearly), so a point whose `before` is
+        further than spread + sqrt(2) |R| is skipped, with |R| bounded by twice the largest knot value
+        plus a pixel. The bound is checked on what the spline gives (the face, where it peaks); should
+        it be exceeded, every point is evaluated. About half the live nodes of a talking head are
+        skipped, with identical maps (`support_only=False` evaluates all).
         """
         if self.options.support_only:
             bound = 2.0 * fr.peak + 1.0
-            before = sample_bilinear(self._face_distance, z[live] + out[live])[:, 0]
-            kept = live[before < fr.spread + np.sqrt(2.0) * bound]
-            spline = _tps_eval((z[kept] - fr.origin) / fr.unit, fr)
-            if len(kept) == len(live) or np.abs(spline).max(initial=0.0) <= bound:
-                return kept, spline
-        return live, _tps_eval((z[live] - fr.origin) / fr.unit, fr)
+            distance = sample_bilinear(self._face_distance, before)[:, 0]
+            chosen = np.flatnonzero(distance < fr.spread + np.sqrt(2.0) * bound)
+            spline = _tps_eval((z[chosen] - fr.origin) / fr.unit, fr)
+            if len(chosen) == len(z) or np.abs(spline).max(initial=0.0) <= bound:
+                return chosen, spline
+        return slice(None), _tps_eval((z - fr.origin) / fr.unit, fr)
 
     # ------------------------------------------------------------------ support
     def _below(self, channel: int, threshold: float) -> tuple[float, float, float, float]:
