@@ -10,6 +10,7 @@ full-resolution application `full_resolution_patches`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,37 +105,43 @@ def fit_opening(p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarr
     `gap_ratio`, `gap_slack`, `min_gap`).
     """
     corner_a, corner_b, pairs = spec
-    up, lo = (np.array(side) for side in zip(*pairs, strict=True))
-    a = p[corner_a].copy()
-    u_axis = p[corner_b] - a
-    width = max(float(np.hypot(*u_axis)), 1e-6)
-    u_axis = u_axis / width
-    v_axis = np.array([-u_axis[1], u_axis[0]])
-    v_axis = v_axis if v_axis @ down >= 0 else -v_axis
+    # a handful of points: plain Python floats cost far less than numpy calls on 2-vectors
+    ax, ay = p[corner_a].tolist()
+    bx, by = p[corner_b].tolist()
+    dx, dy = (float(c) for c in ref_down)
+    width = max(math.hypot(bx - ax, by - ay), 1e-6)
+    ux, uy = (bx - ax) / width, (by - ay) / width
+    vx, vy = (-uy, ux) if -uy * down[0] + ux * down[1] >= 0 else (uy, -ux)
     slack = options.gap_slack * face_height * scale
-    gap = (p[lo] - p[up]) @ v_axis
-    crossed = gap < 0  # crossed lids / lips: both to the middle
-    if crossed.any():
-        middle = 0.5 * (p[up[crossed]] + p[lo[crossed]])
-        p[up[crossed]] = p[lo[crossed]] = middle
-        gap = np.maximum(gap, 0.0)
-    ref_gap = np.maximum((r[lo] - r[up]) @ ref_down, 0.0) * scale
-    seen = np.clip(gap, ref_gap / options.gap_ratio,
-                   np.maximum(ref_gap * options.gap_ratio + slack, options.min_gap * gap))
-    grow = 0.5 * (seen / options.gap_ratio - ref_gap) / scale
-    opens = ref_gap < seen / options.gap_ratio  # a closed mouth opens: stretch a sliver of the lips
-    if opens.any():
-        r[up[opens]] -= grow[opens, None] * ref_down
-        r[lo[opens]] += grow[opens, None] * ref_down
-    rel_up, rel_lo = p[up] - a, p[lo] - a
-    end = float((p[corner_b] - a) @ v_axis)
-    us = np.concatenate([[0.0], 0.5 * (rel_up + rel_lo) @ u_axis, [width]])
-    us = np.maximum.accumulate(us)  # columns never go backwards
-    v_up = np.concatenate([[0.0], rel_up @ v_axis, [end]])
-    v_low = np.concatenate([[0.0], rel_lo @ v_axis, [end]])
-    delta = np.concatenate([[0.0], seen - gap, [0.0]])
-    band = max(1.5 * float(np.abs(delta).max()), 0.5 * width)
-    return Opening(a, u_axis, v_axis, us, v_up, v_low, delta, band)
+    ratio = options.gap_ratio
+    us, v_up, v_low, delta = [0.0], [0.0], [0.0], [0.0]
+    for up, lo in pairs:
+        (pux, puy), (plx, ply) = p[up].tolist(), p[lo].tolist()
+        gap = (plx - pux) * vx + (ply - puy) * vy
+        if gap < 0:  # crossed lids / lips: both to the middle
+            pux = plx = 0.5 * (pux + plx)
+            puy = ply = 0.5 * (puy + ply)
+            p[up] = p[lo] = (pux, puy)
+            gap = 0.0
+        (rux, ruy), (rlx, rly) = r[up].tolist(), r[lo].tolist()
+        ref_gap = max((rlx - rux) * dx + (rly - ruy) * dy, 0.0) * scale
+        seen = min(max(gap, ref_gap / ratio), max(ref_gap * ratio + slack, options.min_gap * gap))
+        if ref_gap < seen / ratio:  # a closed mouth opens: stretch a sliver of the lips
+            grow = 0.5 * (seen / ratio - ref_gap) / scale
+            r[up] = (rux - grow * dx, ruy - grow * dy)
+            r[lo] = (rlx + grow * dx, rly + grow * dy)
+        us.append(max(((pux + plx) * 0.5 - ax) * ux + ((puy + ply) * 0.5 - ay) * uy, us[-1]))  # never backwards
+        v_up.append((pux - ax) * vx + (puy - ay) * vy)
+        v_low.append((plx - ax) * vx + (ply - ay) * vy)
+        delta.append(seen - gap)
+    end = (bx - ax) * vx + (by - ay) * vy
+    us.append(max(width, us[-1]))
+    v_up.append(end)
+    v_low.append(end)
+    delta.append(0.0)
+    band = max(1.5 * max(abs(d) for d in delta), 0.5 * width)
+    return Opening(np.array([ax, ay]), np.array([ux, uy]), np.array([vx, vy]), np.array(us), np.array(v_up),
+                   np.array(v_low), np.array(delta), band)
 
 
 def full_resolution_patches(openings: list[Opening], base: np.ndarray, smooth: np.ndarray,
