@@ -217,6 +217,8 @@ class AnalyticFlow:
         self._face_distance = np.ascontiguousarray(self._maps[..., 0])  # [H, W]: sampled alone per frame
         self._row_min = self._maps.min(axis=1)  # [H, 2]
         self._col_min = self._maps.min(axis=0)  # [W, 2]
+        self._ellipse_extent = np.linalg.norm(self._axes_dirs * self.axes, axis=1)  # x, y half extents at radius 1
+        self._below_boxes: dict = {}  # (channel, threshold) -> `_below`'s box
         self._edge = head_polygon(ref)  # where the head meets the background (sizes the falloff)
         self.drags = None
         if trajectories:
@@ -354,6 +356,15 @@ class AnalyticFlow:
         """Bounding box (x0, y0, x1, y1) in portrait pixels, grown by one pixel for bilinear sampling, of
         the points where distance map `channel` can sample below `threshold`; +-inf on sides that touch
         the image edge (sampling replicates the edge beyond it); empty (x0 > x1) when there are none."""
+        key = (channel, threshold)
+        if key in self._below_boxes:  # the falloff is the same from frame to frame unless the head moves far
+            return self._below_boxes[key]
+        if len(self._below_boxes) >= 64:
+            self._below_boxes.clear()
+        self._below_boxes[key] = box = self._below_uncached(channel, threshold)
+        return box
+
+    def _below_uncached(self, channel: int, threshold: float) -> tuple[float, float, float, float]:
         rows = np.flatnonzero(self._row_min[:, channel] < threshold)
         cols = np.flatnonzero(self._col_min[:, channel] < threshold)
         if rows.size == 0 or cols.size == 0:
@@ -373,7 +384,7 @@ class AnalyticFlow:
         if self.drags is not None or not self.options.support_only:
             return 0, ny, 0, nx
         boxes = [self._below(0, fr.falloff), self._below(1, self.options.falloff_outside * fr.falloff)]
-        reach = 1.3 * fr.ring * np.linalg.norm(self._axes_dirs * self.axes, axis=1)  # [2] x, y half extents
+        reach = 1.3 * fr.ring * self._ellipse_extent  # [2] x, y half extents
         boxes.append((*(self.center - reach), *(self.center + reach)))
         boxes = [b for b in boxes if b[0] <= b[2] and b[1] <= b[3]]
         big = 4.0 * max(self.height, self.width)

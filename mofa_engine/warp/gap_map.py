@@ -58,14 +58,18 @@ class Opening:
     delta: np.ndarray  # [n] spline gap - output gap (0 at the corners)
     band: float
 
+    def __post_init__(self) -> None:
+        # the band of v L can move, and its box's corners in (u, v)
+        self.v_first = float(self.v_up.min()) - self.band
+        self.v_last = float(self.v_low.max()) + self.band
+
     def apply(self, y: np.ndarray, side: np.ndarray | None = None) -> np.ndarray:
         """L(y) for points `[G, 2]`; side (`[G]`, -1/+1/0) pins points on the upper/lower lid to
         their lid's side of the map, which matters when the lids touch (a closed eye)."""
         rel = y - self.origin
         u, v = rel @ self.u_axis, rel @ self.v_axis
-        inside = ((u > self.us[0]) & (u < self.us[-1]) & (v > self.v_up.min() - self.band)
-                  & (v < self.v_low.max() + self.band))
-        if not inside.any():
+        inside = np.flatnonzero((u > self.us[0]) & (u < self.us[-1]) & (v > self.v_first) & (v < self.v_last))
+        if not len(inside):
             return y
         u, v = u[inside], v[inside]
         up, low = np.interp(u, self.us, self.v_up), np.interp(u, self.us, self.v_low)
@@ -80,18 +84,18 @@ class Opening:
             side = side[inside]
             new = np.where(side < 0, v - half, np.where(side > 0, v + half, new))
         out = y.copy()
-        out[inside] += (new - v)[:, None] * self.v_axis
+        out[inside] = y[inside] + (new - v)[:, None] * self.v_axis
         return out
 
     def box(self, height: int, width: int) -> tuple[int, int, int, int]:
         """Integer (x0, y0, x1, y1) bounding the pixels L moves."""
-        u = np.array([self.us[0], self.us[-1], self.us[0], self.us[-1]])
-        v = np.array([self.v_up.min() - self.band] * 2 + [self.v_low.max() + self.band] * 2)
-        corners = self.origin + u[:, None] * self.u_axis + v[:, None] * self.v_axis
-        x0, y0 = np.clip(np.floor(corners.min(0)).astype(int) - 1, 0, None)
-        x1 = int(np.clip(np.ceil(corners[:, 0].max()) + 2, 0, width))
-        y1 = int(np.clip(np.ceil(corners[:, 1].max()) + 2, 0, height))
-        return int(x0), int(y0), x1, y1
+        (ox, oy), (ux, uy), (vx, vy) = self.origin.tolist(), self.u_axis.tolist(), self.v_axis.tolist()
+        us, vs = (float(self.us[0]), float(self.us[-1])), (self.v_first, self.v_last)
+        xs = [ox + u * ux + v * vx for u in us for v in vs]
+        ys = [oy + u * uy + v * vy for u in us for v in vs]
+        x0, y0 = max(math.floor(min(xs)) - 1, 0), max(math.floor(min(ys)) - 1, 0)
+        x1, y1 = min(max(math.ceil(max(xs)) + 2, 0), width), min(max(math.ceil(max(ys)) + 2, 0), height)
+        return x0, y0, x1, y1
 
 
 def fit_opening(p: np.ndarray, r: np.ndarray, spec, scale: float, down: np.ndarray, ref_down: np.ndarray,
