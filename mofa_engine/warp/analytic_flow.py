@@ -428,25 +428,36 @@ class AnalyticFlow:
 
     def _compose(self, fr: _Frame, coarse: np.ndarray, box: tuple[int, int, int, int]
                  ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """The full-resolution backward map B(y), float32 `[H, W, 2]` (absolute x, y), and the pixel box
-        (x0, y0, x1, y1) outside which B(y) = y."""
+        """B(y) on the pixel box (x0, y0, x1, y1), end exclusive, outside which B(y) = y: float32
+        `[y1 - y0, x1 - x0, 2]` absolute (x, y) positions."""
         cs = self.stride
         i0, i1, j0, j1 = box
         # nodes sit at block centres, so cv2's half-pixel resize is exactly bilinear between them; the
         # box's zero margin makes resizing the box equal to resizing the whole grid, cropped
         full = cv2.resize(coarse.astype(np.float32), ((j1 - j0) * cs, (i1 - i0) * cs), interpolation=cv2.INTER_LINEAR)
         x0, y0, x1, y1 = j0 * cs, i0 * cs, min(j1 * cs, self.width), min(i1 * cs, self.height)
-        smooth = np.ascontiguousarray(full[: y1 - y0, : x1 - x0])
+        smooth = full[: y1 - y0, : x1 - x0]
         # L at full resolution: B(y) = L(y) + smooth(L(y)), read before `smooth` becomes the map
         patches = full_resolution_patches(fr.openings, self._base, smooth, self.height, self.width, origin=(x0, y0))
-        out = self._base.copy()
-        out[y0:y1, x0:x1] += smooth  # displacement -> absolute positions
+        if not patches:
+            smooth += self._base[y0:y1, x0:x1]  # displacement -> absolute positions, in place
+            return smooth, (x0, y0, x1, y1)
+        ux0, uy0 = min([x0] + [p[0][0] for p in patches]), min([y0] + [p[0][1] for p in patches])
+        ux1, uy1 = max([x1] + [p[0][2] for p in patches]), max([y1] + [p[0][3] for p in patches])
+        local = self._base[uy0:uy1, ux0:ux1].copy()
+        local[y0 - uy0:y1 - uy0, x0 - ux0:x1 - ux0] += smooth
         for (a0, b0, a1, b1), moved, values in patches:
-            patch = out[b0:b1, a0:a1].reshape(-1, 2)
+            patch = local[b0 - uy0:b1 - uy0, a0 - ux0:a1 - ux0].reshape(-1, 2)  # a copy when not contiguous
             patch[moved] = values
-            out[b0:b1, a0:a1] = patch.reshape(b1 - b0, a1 - a0, 2)
-            x0, y0, x1, y1 = min(x0, a0), min(y0, b0), max(x1, a1), max(y1, b1)
-        return out, (x0, y0, x1, y1)
+            local[b0 - uy0:b1 - uy0, a0 - ux0:a1 - ux0] = patch.reshape(b1 - b0, a1 - a0, 2)
+        return local, (ux0, uy0, ux1, uy1)
+
+    def _full_map(self, local: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The whole-image map `[H, W, 2]` from a box map (identity outside the box)."""
+        x0, y0, x1, y1 = box
+        out = self._base.copy()
+        out[y0:y1, x0:x1] = local
+        return out
 
     # ------------------------------------------------------------------ public API
     def _frames(self, points, frame_index):
@@ -476,7 +487,7 @@ class AnalyticFlow:
         Stream long clips frame by frame: a frame's map is 8 bytes per pixel.
         """
         single, pts, idx = self._frames(points, frame_index)
-        maps = [self._compose(*self._solve_frame(pts[t], idx[t]))[0] for t in range(len(pts))]
+        maps = [self._full_map(*self._compose(*self._solve_frame(pts[t], idx[t]))) for t in range(len(pts))]
         if fused:
             return maps[0] if single else np.stack(maps)
         map_x = np.stack([np.ascontiguousarray(m[..., 0]) for m in maps])
@@ -491,7 +502,8 @@ class AnalyticFlow:
         _, pts, idx = self._frames(points, frame_index)
         if len(pts) != 1:
             raise ValueError(f"backward_map_box takes one frame of points [68, 2], got {np.shape(points)}")
-        return self._compose(*self._solve_frame(pts[0], idx[0]))
+        local, box = self._compose(*self._solve_frame(pts[0], idx[0]))
+        return self._full_map(local, box), box
 
     def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> torch.Tensor:
         """Forward flow (frame 0 -> frame t), the flow contract, by inverting the backward map.
@@ -508,7 +520,7 @@ class AnalyticFlow:
         flows = np.empty((len(pts), 2, self.height, self.width), np.float32)
         ex, ey = np.array([0.5, 0.0]), np.array([0.0, 0.5])
         for t in range(len(pts)):
-            sample = self._compose(*self._solve_frame(pts[t], idx[t]))[0]  # B, [H, W, 2]
+            sample = self._full_map(*self._compose(*self._solve_frame(pts[t], idx[t])))  # B, [H, W, 2]
             y = target.copy()
             for _ in range(iterations):
                 res = target - sample_bilinear(sample, y)
