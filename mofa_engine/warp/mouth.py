@@ -20,6 +20,8 @@ Everything per frame happens inside the inner-lip bounding box, in mouth-aligned
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 
@@ -29,12 +31,19 @@ INNER_UPPER = (60, 61, 62, 63, 64)  # inner upper lip, left corner to right corn
 INNER_LOWER = (60, 67, 66, 65, 64)  # inner lower lip, same direction
 INNER_LIP = tuple(range(60, 68))    # inner contour polygon
 OUTER_LIP = tuple(range(48, 60))    # outer contour polygon
-_APERTURE_PAIRS = ((61, 67), (62, 66), (63, 65))
+_PROFILE = np.array(INNER_UPPER + INNER_LOWER)  # both inner lips in one gather
 
 _TEETH_RGB = np.array([232.0, 226.0, 210.0], np.float32)  # off-white when the photo shows none
 _CAVITY_TINT = np.array([1.1, 0.78, 0.78], np.float32)   # the cavity is the lips' colour, darker and redder
 _TONGUE_TINT = np.array([0.75, 0.42, 0.42], np.float32)
 _LIP_MARGIN = 1.0  # px past the inner-lip landmarks where the photo's lips are surely lips
+
+# Performance note: the per-frame work below runs on a box of ~10^3 pixels, where each numpy call
+# costs more in overhead than in arithmetic. So the code avoids calls rather than flops: masks and
+# ramps shared by several terms are computed once, results are updated in place, np.clip (slow on
+# small arrays) is spelt np.minimum/np.maximum, and work that cannot change a pixel (an empty teeth
+# band, a cavity with no weight) is skipped. The arithmetic itself, dtypes included, is kept as it
+# was written first, so frames are bit-identical to the straightforward version.
 
 
 def inner_lip_aperture(points: np.ndarray) -> float:
@@ -42,45 +51,67 @@ def inner_lip_aperture(points: np.ndarray) -> float:
 
     points: float32 [68, 2] iBUG landmarks, pixels (x, y).
     """
-    gaps = [np.linalg.norm(points[b] - points[a]) for a, b in _APERTURE_PAIRS]
-    return float(np.mean(gaps))
+    d = points[65:68][::-1] - points[61:64]  # pairs 61-67, 62-66, 63-65
+    d = d * d
+    gaps = np.sqrt(d[:, 0] + d[:, 1])
+    return float((gaps[0] + gaps[1] + gaps[2]) / 3)
 
 
 class _MouthAxes:
-    """Mouth-aligned coordinates of one set of landmarks: s along 60->64 in [-1, 1], t across it."""
+    """Mouth-aligned coordinates of one set of landmarks: s along 60->64 in [-1, 1], t across it.
+
+    The frame's geometry is held in float64 scalars (the landmarks are float32), so that maps into
+    the photo keep sub-pixel precision; per-pixel results come out float32.
+    """
 
     def __init__(self, points: np.ndarray) -> None:
-        left, right = points[60].astype(np.float64), points[64].astype(np.float64)
-        span = right - left
-        length = float(np.linalg.norm(span))
-        self.axis = span / length if length > 1e-3 else np.array([1.0, 0.0])
-        self.normal = np.array([-self.axis[1], self.axis[0]])  # points toward the chin
-        self.origin = (left + right) / 2.0
+        (lx, ly), (rx, ry) = points[60].tolist(), points[64].tolist()
+        sx, sy = rx - lx, ry - ly
+        length = math.sqrt(sx * sx + sy * sy)
+        ax, ay = (sx / length, sy / length) if length > 1e-3 else (1.0, 0.0)
+        self.axis = (ax, ay)
+        self.normal = (-ay, ax)  # points toward the chin
+        self.origin = ((lx + rx) / 2.0, (ly + ry) / 2.0)
         self.half_width = max(length / 2.0, 1e-3)
-        self.upper = self._profile(points, INNER_UPPER)
-        self.lower = self._profile(points, INNER_LOWER)
+        s, t = self._local64(points[_PROFILE].astype(np.float64))
+        s, t = s.astype(np.float32), t.astype(np.float32)
+        # np.interp needs increasing s
+        self.upper = (np.maximum.accumulate(s[:5]), t[:5])
+        self.lower = (np.maximum.accumulate(s[5:]), t[5:])
 
-    def local(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Image (x, y) -> (s, t), elementwise."""
-        dx, dy = x - self.origin[0], y - self.origin[1]
-        s = (dx * self.axis[0] + dy * self.axis[1]) / self.half_width
-        t = dx * self.normal[0] + dy * self.normal[1]
+    def _local64(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """float64 [N, 2] image (x, y) -> float64 (s [N], t [N])."""
+        dx, dy = xy[:, 0] - self.origin[0], xy[:, 1] - self.origin[1]
+        return (dx * self.axis[0] + dy * self.axis[1]) / self.half_width, dx * self.normal[0] + dy * self.normal[1]
+
+    def grid(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """(s, t) at the pixel centres of `box` (cv2's convention): float32 [h, w] each.
+
+        Separable: one row of x terms plus one column of y terms, broadcast to the box.
+        """
+        dx = np.arange(box.x0, box.x1, dtype=np.float64) - self.origin[0]
+        dy = (np.arange(box.y0, box.y1, dtype=np.float64) - self.origin[1])[:, None]
+        s = np.add(dx * self.axis[0], dy * self.axis[1])
+        s /= self.half_width
+        t = np.add(dx * self.normal[0], dy * self.normal[1])
         return s.astype(np.float32), t.astype(np.float32)
 
     def image(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(s, t) -> image (x, y), elementwise, float32."""
-        along = s * self.half_width
-        x = self.origin[0] + along * self.axis[0] + t * self.normal[0]
-        y = self.origin[1] + along * self.axis[1] + t * self.normal[1]
+        """(s, t) -> image (x, y), elementwise, computed in float64, returned float32."""
+        along = (s * self.half_width).astype(np.float64)
+        t = t.astype(np.float64)
+        x = along * self.axis[0]
+        x += self.origin[0]
+        x += t * self.normal[0]
+        y = along * self.axis[1]
+        y += self.origin[1]
+        y += t * self.normal[1]
         return x.astype(np.float32), y.astype(np.float32)
 
     def lips_at(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """t of the inner upper and inner lower lip at each s (piecewise linear)."""
+        """t of the inner upper and inner lower lip at each s (piecewise linear); s float64 saves
+        np.interp a conversion per call."""
         return np.interp(s, *self.upper).astype(np.float32), np.interp(s, *self.lower).astype(np.float32)
-
-    def _profile(self, points: np.ndarray, indices: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
-        s, t = self.local(points[list(indices), 0].astype(np.float64), points[list(indices), 1].astype(np.float64))
-        return np.maximum.accumulate(s), t  # np.interp needs increasing s
 
 
 class MouthInterior:
@@ -100,6 +131,10 @@ class MouthInterior:
         self.source_open = self.source_aperture >= self._closed_px
         self.lip_rgb = _lip_colour(image, reference)
         self.split, self.teeth_rgb = self._analyse_source_interior()
+        # per-channel colours as [3, 1, 1], to broadcast over channel-planar [3, h, w] images
+        self._cavity_rgb = (self.lip_rgb * _CAVITY_TINT)[:, None, None]  # the cavity at full shade
+        self._tongue_rgb = (self.lip_rgb * _TONGUE_TINT)[:, None, None]
+        self._enamel_rgb = self.teeth_rgb[:, None, None]
 
     # -- per frame -------------------------------------------------------------------------------
 
@@ -110,74 +145,96 @@ class MouthInterior:
         points: float32 [68, 2], the target landmarks in pixels (x, y).
         """
         aperture = inner_lip_aperture(points)
-        strength = float(np.clip(aperture - self._closed_px, 0.0, 1.0))
+        strength = min(max(aperture - self._closed_px, 0.0), 1.0)
         if strength <= 0.0:
             return False
         height, width = frame.shape[:2]
+        inner = points[60:68].astype(np.float32)  # INNER_LIP
         # 2 px beyond the inner contour: the warp may smear the photo's teeth just past the lips;
         # out there the interior samples the photo's own lips
-        polygon = _grow(points[list(INNER_LIP)].astype(np.float32), _LIP_MARGIN + 1.0)
+        polygon = _grow(inner, _LIP_MARGIN + 1.0)
         box = box_around(polygon, 1.0, height, width)
         if box.empty:
             return False
-        alpha = polygon_alpha(polygon, box) * strength
+        alpha = polygon_alpha(polygon, box)
+        alpha *= strength
         if not alpha.any():
             return False
-        interior = self._interior(points, box)
+        out = self._interior(points, inner, box)  # float32 [3, h, w]
         region = frame[box.slices]
-        blended = region.astype(np.float32) + alpha[..., None] * (interior - region)
-        region[...] = np.clip(blended + 0.5, 0, 255).astype(np.uint8)
+        pixels = region.transpose(2, 0, 1).astype(np.float32)  # [h, w, 3] -> [3, h, w]
+        out -= pixels
+        out *= alpha
+        out += pixels
+        out += 0.5
+        np.minimum(np.maximum(out, 0, out=out), 255, out=out)  # np.clip is slower on small arrays
+        region[...] = out.transpose(1, 2, 0)  # [3, h, w] -> [h, w, 3], truncated to uint8
         return True
 
-    def _interior(self, points: np.ndarray, box: Box) -> np.ndarray:
-        """What the mouth interior of `points` looks like over `box`: float32 [h, w, 3] RGB 0-255."""
+    def _interior(self, points: np.ndarray, inner: np.ndarray, box: Box) -> np.ndarray:
+        """What the mouth interior of `points` (inner lip `inner`) looks like over `box`: float32
+        [3, h, w] RGB 0-255, channel-planar (per-channel arithmetic on [h, w, 3] runs numpy's inner
+        loop over 3 values at a time, several times slower on boxes this small)."""
         target, source = _MouthAxes(points), self._source
-        s, t = target.local(*box.grid())
-        upper_t, lower_t = target.lips_at(s)
+        s, t = target.grid(box)
+        s64 = s.astype(np.float64)
+        upper_t, lower_t = target.lips_at(s64)
         height = np.maximum(lower_t - upper_t, 0.0)           # target gap at each pixel's s
         from_upper, from_lower = t - upper_t, lower_t - t      # distances to the two inner lips
         scale = target.half_width / source.half_width          # target px per source px
 
         # 1. The photo's own interior, kept unstretched: rows above the split ride with the upper
         #    lip, rows below it with the lower lip; `kept` is how much of it fits at each s.
-        src_upper_t, src_lower_t = source.lips_at(s)
+        src_upper_t, src_lower_t = source.lips_at(s64)
         if self.source_open:
-            kept = np.minimum(np.maximum(src_lower_t - src_upper_t, 0.0) * scale, height)
+            kept = np.maximum(src_lower_t - src_upper_t, 0.0)
+            kept *= scale
+            np.minimum(kept, height, out=kept)
         else:
             kept = np.zeros_like(height)
         kept_upper, kept_lower = self.split * kept, (1.0 - self.split) * kept
         gap = height - kept                                    # what must be synthesised
-        use_upper = from_upper - kept_upper <= gap * 0.5
+        into_gap_upper, into_gap_lower = from_upper - kept_upper, from_lower - kept_lower
+        upper_kept, lower_kept = kept_upper > 0.5, kept_lower > 0.5
+        use_upper = into_gap_upper <= gap * 0.5
         # never sample deeper into the photo's interior than the part that is kept; where nothing
         # is kept on a side and a gap opens, sample its lip from 1 px further out (the photo's teeth
         # can reach a pixel past its inner-lip landmarks)
         margin = -_LIP_MARGIN * np.minimum(gap, 1.0)
-        margin_up = np.where(kept_upper > 0.5, 0.0, margin)
-        margin_low = np.where(kept_lower > 0.5, 0.0, margin)
-        src_t = np.where(
-            use_upper,
-            src_upper_t + np.minimum(from_upper + margin_up, kept_upper) / scale,
-            src_lower_t - np.minimum(from_lower + margin_low, kept_lower) / scale,
-        )
-        map_x, map_y = source.image(s, src_t)
+        from_upper += np.where(upper_kept, 0.0, margin)        # from here on: + margin
+        from_lower += np.where(lower_kept, 0.0, margin)
+        np.minimum(from_upper, kept_upper, out=from_upper)
+        from_upper /= scale
+        from_upper += src_upper_t
+        np.minimum(from_lower, kept_lower, out=from_lower)
+        from_lower /= scale
+        np.subtract(src_lower_t, from_lower, out=from_lower)
+        map_x, map_y = source.image(s, np.where(use_upper, from_upper, from_lower))
         photo = cv2.remap(self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        photo = photo.transpose(2, 0, 1).astype(np.float32)  # [h, w, 3] -> [3, h, w]
 
-        # 2. The synthesised cavity (with teeth) in the gap; fades in from the kept rows.
-        into_gap_upper, into_gap_lower = from_upper - kept_upper, from_lower - kept_lower
+        # 2. Fade from the kept photo rows into the cavity over ~1.5 px; against a lip with nothing
+        #    kept the cavity goes right up to the inner contour, anti-aliased.
+        far = np.float32(1e3)
+        from_kept = np.minimum(np.where(upper_kept, into_gap_upper, far), np.where(lower_kept, into_gap_lower, far))
+        from_kept /= 1.5
+        from_kept += 0.5
+        weight = np.minimum(np.maximum(from_kept, 0.0, out=from_kept), 1.0, out=from_kept)
+        weight *= np.minimum(np.maximum(gap, 0.0), 1.0)
+        weight *= polygon_alpha(inner, box)
+        if not weight.any():  # the photo's interior fills the whole opening
+            return photo
+        # 3. The synthesised cavity (with teeth) in the gap.
         # lower teeth only show where the lower lip runs flat, between its inner points 67 and 65
-        lower_reach = float(np.clip(np.abs(target.lower[0][[1, 3]]).max() + 0.1, 0.3, 0.7))
+        lower_s = target.lower[0]
+        lower_reach = float(min(max(max(abs(lower_s[1]), abs(lower_s[3])) + 0.1, np.float32(0.3)), np.float32(0.7)))
         cavity = self._cavity(
             s, into_gap_upper, into_gap_lower, gap, kept_upper, kept_lower, target.half_width, lower_reach
         )
-        # Fade from the kept photo rows into the cavity over ~1.5 px; against a lip with nothing kept
-        # the cavity goes right up to the inner contour, anti-aliased.
-        far = np.float32(1e3)
-        from_kept = np.minimum(
-            np.where(kept_upper > 0.5, into_gap_upper, far), np.where(kept_lower > 0.5, into_gap_lower, far)
-        )
-        weight = np.clip(from_kept / 1.5 + 0.5, 0.0, 1.0) * np.clip(gap, 0.0, 1.0)
-        weight = (weight * polygon_alpha(points[list(INNER_LIP)].astype(np.float32), box))[..., None]
-        return photo.astype(np.float32) * (1.0 - weight) + cavity * weight
+        photo *= 1.0 - weight
+        cavity *= weight
+        photo += cavity
+        return photo
 
     def _cavity(
         self,
@@ -190,24 +247,36 @@ class MouthInterior:
         half_width: float,
         lower_reach: float,
     ) -> np.ndarray:
-        """Dark mouth cavity with teeth bands over the gap: float32 [h, w, 3] RGB 0-255."""
+        """Dark mouth cavity with teeth bands over the gap: float32 [3, h, w] RGB 0-255."""
         mouth_width = 2.0 * half_width
-        lateral = np.clip(np.abs(s), 0.0, 1.0)
-        depth_v = np.clip(below_upper / np.maximum(gap, 1e-3), 0.0, 1.0)
+        lateral = np.minimum(np.abs(s), 1.0)
+        rounder = 1.0 - lateral * lateral                     # 1 at the middle, 0 at the corners
+        depth_v = below_upper / np.maximum(gap, 1e-3)
+        depth_v = np.minimum(np.maximum(depth_v, 0.0, out=depth_v), 1.0, out=depth_v)
         # darkest in the middle of the opening, a little lighter toward the lips and corners
-        depth = (1.0 - lateral**2) * np.sin(np.pi * depth_v) * smoothstep(0.0, 0.25 * mouth_width, gap)
-        shade = (0.42 - 0.28 * depth)[..., None]
-        out = self.lip_rgb * _CAVITY_TINT * shade
+        depth = rounder * np.sin(np.pi * depth_v)
+        depth *= smoothstep(0.0, 0.25 * mouth_width, gap)
+        out = self._cavity_rgb * (0.42 - 0.28 * depth)
         # the tongue catches some light low in a wide-open mouth
-        tongue = smoothstep(0.55, 1.0, depth_v) * (1.0 - lateral**2) * smoothstep(0.15, 0.35, gap / mouth_width)
-        out = out + (0.4 * tongue)[..., None] * (self.lip_rgb * _TONGUE_TINT - out)
+        tongue = smoothstep(0.55, 1.0, depth_v)
+        tongue *= rounder
+        tongue *= smoothstep(0.15, 0.35, gap / mouth_width)
+        tongue *= 0.4
+        lift = self._tongue_rgb - out
+        lift *= tongue
+        out += lift
 
         # upper teeth under the upper lip, unless the photo's own interior already supplies them
         upper_h = np.minimum(0.45 * gap, 0.14 * mouth_width) * (kept_upper < 0.5)
-        out = self._teeth(out, upper_h, below_upper, lateral, s, mouth_width, brightness=1.0, reach=0.95)
         # a smaller, shadowed lower row above the lower lip once the mouth is well open
-        lower_h = np.clip(0.3 * gap - 0.05 * mouth_width, 0.0, 0.09 * mouth_width) * (kept_lower < 0.5)
-        out = self._teeth(out, lower_h, above_lower, lateral, s, mouth_width, brightness=0.68, reach=lower_reach)
+        lower_h = np.maximum(0.3 * gap - 0.05 * mouth_width, 0.0)
+        lower_h = np.minimum(lower_h, 0.09 * mouth_width, out=lower_h) * (kept_lower < 0.5)
+        bands = [(h, d, b, r) for h, d, b, r in ((upper_h, below_upper, 1.0, 0.95), (lower_h, above_lower, 0.68, lower_reach))
+                 if (h > 0.3).any()]  # an empty band changes no pixel
+        if bands:
+            enamel = _Enamel(s, lateral, mouth_width)
+            for band, depth_t, brightness, reach in bands:
+                self._teeth(out, band, depth_t, lateral, enamel, brightness, reach)
         return out
 
     def _teeth(
@@ -216,25 +285,27 @@ class MouthInterior:
         band: np.ndarray,
         depth: np.ndarray,
         lateral: np.ndarray,
-        s: np.ndarray,
-        mouth_width: float,
+        enamel: _Enamel,
         brightness: float,
         reach: float,
-    ) -> np.ndarray:
-        """Blend a teeth band `band` px tall, `depth` px from its lip, over `out`."""
-        if not np.any(band > 0.3):
-            return out
+    ) -> None:
+        """Blend a teeth band `band` px tall, `depth` px from its lip, over `out` (in place)."""
         # soft edge away from the lip; fade out toward the mouth corners
-        cover = np.clip((band - depth) / 1.2 + 0.5, 0.0, 1.0) * (depth >= -0.5)
-        cover = cover * (1.0 - smoothstep(0.6 * reach, reach, lateral)) * np.clip(band, 0.0, 1.0)
+        cover = (band - depth) / 1.2
+        cover += 0.5
+        cover = np.minimum(np.maximum(cover, 0.0, out=cover), 1.0, out=cover) * (depth >= -0.5)
+        cover *= 1.0 - smoothstep(0.6 * reach, reach, lateral)
+        cover *= np.minimum(np.maximum(band, 0.0), 1.0)
         # rounder toward the corners, a shadow under the lip, faint gaps between the incisors
-        shade = (1.0 - 0.5 * lateral**2) * (0.72 + 0.28 * smoothstep(0.0, 1.5, depth))
-        pitch = 0.22  # one tooth is ~11 % of the mouth's width: 0.22 in s units
-        to_gap = np.abs((s / pitch + 0.5) % 1.0 - 0.5) * pitch * (mouth_width / 2.0)  # px to a gap
-        shade = (brightness * shade * (1.0 - 0.07 * (1.0 - smoothstep(0.0, 0.7, to_gap))))[..., None]
+        shade = enamel.round * (0.72 + 0.28 * smoothstep(0.0, 1.5, depth))
+        shade = brightness * shade * enamel.gaps
         # shadowed enamel darkens toward the cavity's warm colour rather than toward grey
-        teeth = out + shade * (self.teeth_rgb - out)
-        return out + cover[..., None] * (teeth - out)
+        teeth = self._enamel_rgb - out
+        teeth *= shade
+        teeth += out
+        teeth -= out
+        teeth *= cover
+        out += teeth
 
     # -- once per portrait -----------------------------------------------------------------------
 
@@ -271,11 +342,28 @@ class MouthInterior:
         return split, teeth.astype(np.float32)
 
 
+class _Enamel:
+    """Per-pixel teeth shading shared by the upper and lower bands of one frame."""
+
+    def __init__(self, s: np.ndarray, lateral: np.ndarray, mouth_width: float) -> None:
+        self.round = 1.0 - 0.5 * (lateral * lateral)  # rounder toward the corners
+        pitch = 0.22  # one tooth is ~11 % of the mouth's width: 0.22 in s units
+        phase = s / pitch
+        phase += 0.5
+        phase -= np.floor(phase)  # = phase % 1.0, exactly, at a fraction of np.remainder's cost
+        phase -= 0.5
+        to_gap = np.abs(phase, out=phase) * pitch * (mouth_width / 2.0)  # px to a gap
+        self.gaps = 1.0 - 0.07 * (1.0 - smoothstep(0.0, 0.7, to_gap))  # faint gaps between incisors
+
+
 def _grow(polygon: np.ndarray, pixels: float) -> np.ndarray:
     """Push each vertex of a convex-ish polygon [N, 2] `pixels` further from its centroid."""
     offset = polygon - polygon.mean(axis=0)
-    norm = np.maximum(np.linalg.norm(offset, axis=1, keepdims=True), 1e-6)
-    return (polygon + offset / norm * pixels).astype(np.float32)
+    norm = np.maximum(np.sqrt((offset * offset).sum(axis=1, keepdims=True)), 1e-6)  # = np.linalg.norm
+    offset /= norm
+    offset *= pixels
+    offset += polygon
+    return offset.astype(np.float32, copy=False)
 
 
 def _lip_colour(image: np.ndarray, reference: np.ndarray) -> np.ndarray:
