@@ -25,13 +25,13 @@ import math
 import cv2
 import numpy as np
 
-from .raster import Box, box_around, polygon_alpha, smoothstep
+from .raster import _SUBPIXEL_BITS, Box, box_around, polygon_alpha, smoothstep
 
 INNER_UPPER = (60, 61, 62, 63, 64)  # inner upper lip, left corner to right corner (image order)
 INNER_LOWER = (60, 67, 66, 65, 64)  # inner lower lip, same direction
 INNER_LIP = tuple(range(60, 68))    # inner contour polygon
 OUTER_LIP = tuple(range(48, 60))    # outer contour polygon
-_PROFILE = np.array(INNER_UPPER + INNER_LOWER)  # both inner lips in one gather
+_PROFILE = np.array(INNER_UPPER + INNER_LOWER) - 60  # both inner lips, as indices into INNER_LIP
 
 _TEETH_RGB = np.array([232.0, 226.0, 210.0], np.float32)  # off-white when the photo shows none
 _CAVITY_TINT = np.array([1.1, 0.78, 0.78], np.float32)   # the cavity is the lips' colour, darker and redder
@@ -60,8 +60,8 @@ def inner_lip_aperture(points: np.ndarray) -> float:
 class _MouthAxes:
     """Mouth-aligned coordinates of one set of landmarks: s along 60->64 in [-1, 1], t across it.
 
-    The frame's geometry is held in float64 scalars (the landmarks are float32), so that maps into
-    the photo keep sub-pixel precision; per-pixel results come out float32.
+    The geometry is held in float64 (the landmarks are float32), so that maps into the photo keep
+    sub-pixel precision; per-pixel results come out float32.
     """
 
     def __init__(self, points: np.ndarray) -> None:
@@ -73,16 +73,16 @@ class _MouthAxes:
         self.normal = (-ay, ax)  # points toward the chin
         self.origin = ((lx + rx) / 2.0, (ly + ry) / 2.0)
         self.half_width = max(length / 2.0, 1e-3)
-        s, t = self._local64(points[_PROFILE].astype(np.float64))
-        s, t = s.astype(np.float32), t.astype(np.float32)
+        # the inner lips' (s, t) profiles, from eight points: plain Python floats beat numpy calls here
+        s, t = [], []
+        for x, y in points[60:68].tolist():  # INNER_LIP
+            dx, dy = x - self.origin[0], y - self.origin[1]
+            s.append((dx * ax + dy * ay) / self.half_width)
+            t.append(dx * self.normal[0] + dy * self.normal[1])
+        s, t = np.array(s, np.float32)[_PROFILE], np.array(t, np.float32)[_PROFILE]
         # np.interp needs increasing s
         self.upper = (np.maximum.accumulate(s[:5]), t[:5])
         self.lower = (np.maximum.accumulate(s[5:]), t[5:])
-
-    def _local64(self, xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """float64 [N, 2] image (x, y) -> float64 (s [N], t [N])."""
-        dx, dy = xy[:, 0] - self.origin[0], xy[:, 1] - self.origin[1]
-        return (dx * self.axis[0] + dy * self.axis[1]) / self.half_width, dx * self.normal[0] + dy * self.normal[1]
 
     def grid(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
         """(s, t) at the pixel centres of `box` (cv2's convention): float32 [h, w] each.
@@ -96,22 +96,25 @@ class _MouthAxes:
         t = np.add(dx * self.normal[0], dy * self.normal[1])
         return s.astype(np.float32), t.astype(np.float32)
 
-    def image(self, s: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(s, t) -> image (x, y), elementwise, computed in float64, returned float32."""
-        along = (s * self.half_width).astype(np.float64)
-        t = t.astype(np.float64)
-        x = along * self.axis[0]
-        x += self.origin[0]
-        x += t * self.normal[0]
-        y = along * self.axis[1]
-        y += self.origin[1]
-        y += t * self.normal[1]
-        return x.astype(np.float32), y.astype(np.float32)
+    def image(self, s: np.ndarray, t: np.ndarray) -> np.ndarray:
+        """(s, t) [h, w] -> image (x, y) as float32 [2, h, w], computed in float64."""
+        if not hasattr(self, "_axes64"):  # [2, 1, 1] columns: x and y of the axis, normal, origin
+            self._axes64 = [np.array(v, np.float64)[:, None, None] for v in (self.axis, self.normal, self.origin)]
+        axis, normal, origin = self._axes64
+        xy = (s * self.half_width).astype(np.float64) * axis
+        xy += origin
+        xy += t.astype(np.float64) * normal
+        return xy.astype(np.float32)
 
-    def lips_at(self, s: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """t of the inner upper and inner lower lip at each s (piecewise linear); s float64 saves
-        np.interp a conversion per call."""
-        return np.interp(s, *self.upper).astype(np.float32), np.interp(s, *self.lower).astype(np.float32)
+    def lips_at(self, s: np.ndarray) -> np.ndarray:
+        """t of the inner upper and inner lower lip at each s (piecewise linear): float32 [2, ...].
+
+        s: float64 (np.interp would convert anything else, once per call).
+        """
+        out = np.empty((2, *s.shape), np.float32)
+        out[0] = np.interp(s, *self.upper)
+        out[1] = np.interp(s, *self.lower)
+        return out
 
 
 class MouthInterior:
@@ -131,6 +134,10 @@ class MouthInterior:
         self.source_open = self.source_aperture >= self._closed_px
         self.lip_rgb = _lip_colour(image, reference)
         self.split, self.teeth_rgb = self._analyse_source_interior()
+        # Per-frame arrays come in (upper, lower) pairs stacked as [2, h, w], so that one numpy call
+        # serves both lips; these are the per-lip constants as [2, 1, 1] columns.
+        self._sides = np.array([self.split, 1.0 - self.split], np.float32)[:, None, None]
+        self._lower_first = np.array([1.0, -1.0], np.float32)[:, None, None]  # t - lip -> (t - upper, lower - t)
         # per-channel colours as [3, 1, 1], to broadcast over channel-planar [3, h, w] images
         self._cavity_rgb = (self.lip_rgb * _CAVITY_TINT)[:, None, None]  # the cavity at full shade
         self._tongue_rgb = (self.lip_rgb * _TONGUE_TINT)[:, None, None]
@@ -156,11 +163,11 @@ class MouthInterior:
         box = box_around(polygon, 1.0, height, width)
         if box.empty:
             return False
-        alpha = polygon_alpha(polygon, box)
+        alpha, inside = _coverage(np.stack([polygon, inner]), box)
         alpha *= strength
         if not alpha.any():
             return False
-        out = self._interior(points, inner, box)  # float32 [3, h, w]
+        out = self._interior(points, inside, box)  # float32 [3, h, w]
         region = frame[box.slices]
         pixels = region.transpose(2, 0, 1).astype(np.float32)  # [h, w, 3] -> [3, h, w]
         out -= pixels
@@ -171,88 +178,79 @@ class MouthInterior:
         region[...] = out.transpose(1, 2, 0)  # [3, h, w] -> [h, w, 3], truncated to uint8
         return True
 
-    def _interior(self, points: np.ndarray, inner: np.ndarray, box: Box) -> np.ndarray:
-        """What the mouth interior of `points` (inner lip `inner`) looks like over `box`: float32
-        [3, h, w] RGB 0-255, channel-planar (per-channel arithmetic on [h, w, 3] runs numpy's inner
-        loop over 3 values at a time, several times slower on boxes this small)."""
+    def _interior(self, points: np.ndarray, inside: np.ndarray, box: Box) -> np.ndarray:
+        """What the mouth interior of `points` looks like over `box`: float32 [3, h, w] RGB 0-255,
+        channel-planar (per-channel arithmetic on [h, w, 3] runs numpy's inner loop over 3 values at
+        a time, several times slower on boxes this small). inside: float32 [h, w], the coverage of
+        the target's inner-lip polygon."""
         target, source = _MouthAxes(points), self._source
         s, t = target.grid(box)
         s64 = s.astype(np.float64)
-        upper_t, lower_t = target.lips_at(s64)
-        height = np.maximum(lower_t - upper_t, 0.0)           # target gap at each pixel's s
-        from_upper, from_lower = t - upper_t, lower_t - t      # distances to the two inner lips
+        lips = target.lips_at(s64)                             # [2, h, w]: t of the upper, lower lip
+        height = np.maximum(lips[1] - lips[0], 0.0)            # target gap at each pixel's s
+        into = t - lips
+        into *= self._lower_first                              # [2, h, w]: distances to the two lips
         scale = target.half_width / source.half_width          # target px per source px
 
         # 1. The photo's own interior, kept unstretched: rows above the split ride with the upper
         #    lip, rows below it with the lower lip; `kept` is how much of it fits at each s.
-        src_upper_t, src_lower_t = source.lips_at(s64)
+        src_lips = source.lips_at(s64)
         if self.source_open:
-            kept = np.maximum(src_lower_t - src_upper_t, 0.0)
+            kept = np.maximum(src_lips[1] - src_lips[0], 0.0)
             kept *= scale
             np.minimum(kept, height, out=kept)
         else:
             kept = np.zeros_like(height)
-        kept_upper, kept_lower = self.split * kept, (1.0 - self.split) * kept
+        kept_sides = self._sides * kept                        # [2, h, w]: kept under each lip
         gap = height - kept                                    # what must be synthesised
-        into_gap_upper, into_gap_lower = from_upper - kept_upper, from_lower - kept_lower
-        upper_kept, lower_kept = kept_upper > 0.5, kept_lower > 0.5
-        use_upper = into_gap_upper <= gap * 0.5
+        into_gap = into - kept_sides                           # [2, h, w]: distances into the gap
+        kept_here = kept_sides > 0.5
+        use_upper = into_gap[0] <= gap * 0.5
         # never sample deeper into the photo's interior than the part that is kept; where nothing
         # is kept on a side and a gap opens, sample its lip from 1 px further out (the photo's teeth
         # can reach a pixel past its inner-lip landmarks)
         margin = -_LIP_MARGIN * np.minimum(gap, 1.0)
-        from_upper += np.where(upper_kept, 0.0, margin)        # from here on: + margin
-        from_lower += np.where(lower_kept, 0.0, margin)
-        np.minimum(from_upper, kept_upper, out=from_upper)
-        from_upper /= scale
-        from_upper += src_upper_t
-        np.minimum(from_lower, kept_lower, out=from_lower)
-        from_lower /= scale
-        np.subtract(src_lower_t, from_lower, out=from_lower)
-        map_x, map_y = source.image(s, np.where(use_upper, from_upper, from_lower))
-        photo = cv2.remap(self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        into += np.where(kept_here, 0.0, margin)
+        np.minimum(into, kept_sides, out=into)
+        into /= scale
+        into *= self._lower_first                              # the lower lip's rows count upward
+        into += src_lips                                       # [2, h, w]: photo t for each lip
+        map_xy = source.image(s, np.where(use_upper, into[0], into[1]))
+        photo = cv2.remap(self._image, map_xy[0], map_xy[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         photo = photo.transpose(2, 0, 1).astype(np.float32)  # [h, w, 3] -> [3, h, w]
 
         # 2. Fade from the kept photo rows into the cavity over ~1.5 px; against a lip with nothing
         #    kept the cavity goes right up to the inner contour, anti-aliased.
-        far = np.float32(1e3)
-        from_kept = np.minimum(np.where(upper_kept, into_gap_upper, far), np.where(lower_kept, into_gap_lower, far))
-        from_kept /= 1.5
-        from_kept += 0.5
-        weight = np.minimum(np.maximum(from_kept, 0.0, out=from_kept), 1.0, out=from_kept)
+        from_kept = np.where(kept_here, into_gap, np.float32(1e3))
+        weight = np.minimum(from_kept[0], from_kept[1])
+        weight /= 1.5
+        weight += 0.5
+        np.minimum(np.maximum(weight, 0.0, out=weight), 1.0, out=weight)
         weight *= np.minimum(np.maximum(gap, 0.0), 1.0)
-        weight *= polygon_alpha(inner, box)
+        weight *= inside
         if not weight.any():  # the photo's interior fills the whole opening
             return photo
         # 3. The synthesised cavity (with teeth) in the gap.
-        # lower teeth only show where the lower lip runs flat, between its inner points 67 and 65
-        lower_s = target.lower[0]
-        lower_reach = float(min(max(max(abs(lower_s[1]), abs(lower_s[3])) + 0.1, np.float32(0.3)), np.float32(0.7)))
-        cavity = self._cavity(
-            s, into_gap_upper, into_gap_lower, gap, kept_upper, kept_lower, target.half_width, lower_reach
-        )
+        cavity = self._cavity(s, into_gap, gap, kept_sides, target)
         photo *= 1.0 - weight
         cavity *= weight
         photo += cavity
         return photo
 
     def _cavity(
-        self,
-        s: np.ndarray,
-        below_upper: np.ndarray,
-        above_lower: np.ndarray,
-        gap: np.ndarray,
-        kept_upper: np.ndarray,
-        kept_lower: np.ndarray,
-        half_width: float,
-        lower_reach: float,
+        self, s: np.ndarray, into_gap: np.ndarray, gap: np.ndarray, kept_sides: np.ndarray, target: _MouthAxes
     ) -> np.ndarray:
-        """Dark mouth cavity with teeth bands over the gap: float32 [3, h, w] RGB 0-255."""
-        mouth_width = 2.0 * half_width
+        """Dark mouth cavity with teeth bands over the gap: float32 [3, h, w] RGB 0-255.
+
+        s: float32 [h, w], target mouth coordinate; into_gap: float32 [2, h, w], px from the upper
+        and lower lip (or the photo rows kept there) into the gap; gap: float32 [h, w], its height;
+        kept_sides: float32 [2, h, w], px of the photo's interior kept under each lip.
+        """
+        mouth_width = 2.0 * target.half_width
         lateral = np.minimum(np.abs(s), 1.0)
         rounder = 1.0 - lateral * lateral                     # 1 at the middle, 0 at the corners
-        depth_v = below_upper / np.maximum(gap, 1e-3)
-        depth_v = np.minimum(np.maximum(depth_v, 0.0, out=depth_v), 1.0, out=depth_v)
+        depth_v = into_gap[0] / np.maximum(gap, 1e-3)
+        np.minimum(np.maximum(depth_v, 0.0, out=depth_v), 1.0, out=depth_v)
         # darkest in the middle of the opening, a little lighter toward the lips and corners
         depth = rounder * np.sin(np.pi * depth_v)
         depth *= smoothstep(0.0, 0.25 * mouth_width, gap)
@@ -266,46 +264,46 @@ class MouthInterior:
         lift *= tongue
         out += lift
 
-        # upper teeth under the upper lip, unless the photo's own interior already supplies them
-        upper_h = np.minimum(0.45 * gap, 0.14 * mouth_width) * (kept_upper < 0.5)
-        # a smaller, shadowed lower row above the lower lip once the mouth is well open
-        lower_h = np.maximum(0.3 * gap - 0.05 * mouth_width, 0.0)
-        lower_h = np.minimum(lower_h, 0.09 * mouth_width, out=lower_h) * (kept_lower < 0.5)
-        bands = [(h, d, b, r) for h, d, b, r in ((upper_h, below_upper, 1.0, 0.95), (lower_h, above_lower, 0.68, lower_reach))
-                 if (h > 0.3).any()]  # an empty band changes no pixel
-        if bands:
-            enamel = _Enamel(s, lateral, mouth_width)
-            for band, depth_t, brightness, reach in bands:
-                self._teeth(out, band, depth_t, lateral, enamel, brightness, reach)
-        return out
-
-    def _teeth(
-        self,
-        out: np.ndarray,
-        band: np.ndarray,
-        depth: np.ndarray,
-        lateral: np.ndarray,
-        enamel: _Enamel,
-        brightness: float,
-        reach: float,
-    ) -> None:
-        """Blend a teeth band `band` px tall, `depth` px from its lip, over `out` (in place)."""
+        # Teeth bands, [2, h, w]: upper teeth under the upper lip, a smaller, shadowed lower row
+        # above the lower lip once the mouth is well open; neither where the photo's own interior
+        # already supplies them.
+        bands = np.empty_like(kept_sides)
+        np.minimum(0.45 * gap, 0.14 * mouth_width, out=bands[0])
+        np.minimum(np.maximum(0.3 * gap - 0.05 * mouth_width, 0.0), 0.09 * mouth_width, out=bands[1])
+        bands *= kept_sides < 0.5
+        shown = (bands > 0.3).any(axis=(1, 2)).tolist()       # an empty band changes no pixel
+        if not any(shown):
+            return out
+        # lower teeth only show where the lower lip runs flat, between its inner points 67 and 65
+        lower_s = target.lower[0]
+        lower_reach = float(min(max(max(abs(lower_s[1]), abs(lower_s[3])) + 0.1, np.float32(0.3)), np.float32(0.7)))
+        sides = [side for side in (0, 1) if shown[side]]
+        pick = slice(sides[0], sides[-1] + 1)                   # both bands, or the one shown
+        brightness, reach = np.array([1.0, 0.68], np.float32), (0.95, lower_reach)
         # soft edge away from the lip; fade out toward the mouth corners
-        cover = (band - depth) / 1.2
+        depth = into_gap[pick]
+        cover = bands[pick] - depth
+        cover /= 1.2
         cover += 0.5
-        cover = np.minimum(np.maximum(cover, 0.0, out=cover), 1.0, out=cover) * (depth >= -0.5)
-        cover *= 1.0 - smoothstep(0.6 * reach, reach, lateral)
-        cover *= np.minimum(np.maximum(band, 0.0), 1.0)
+        np.minimum(np.maximum(cover, 0.0, out=cover), 1.0, out=cover)
+        cover *= depth >= -0.5
+        edges = np.array([[0.6 * reach[i], reach[i] - 0.6 * reach[i]] for i in sides], np.float32)[..., None, None]
+        corner = lateral - edges[:, 0]
+        corner /= edges[:, 1]
+        cover *= 1.0 - _hermite(corner)                        # = smoothstep(0.6 * reach, reach, lateral)
+        cover *= np.minimum(np.maximum(bands[pick], 0.0), 1.0)
         # rounder toward the corners, a shadow under the lip, faint gaps between the incisors
-        shade = enamel.round * (0.72 + 0.28 * smoothstep(0.0, 1.5, depth))
-        shade = brightness * shade * enamel.gaps
-        # shadowed enamel darkens toward the cavity's warm colour rather than toward grey
-        teeth = self._enamel_rgb - out
-        teeth *= shade
-        teeth += out
-        teeth -= out
-        teeth *= cover
-        out += teeth
+        shade = (1.0 - 0.5 * (lateral * lateral)) * (0.72 + 0.28 * smoothstep(0.0, 1.5, depth))
+        shade = brightness[pick, None, None] * shade * _incisor_gaps(s, mouth_width)
+        for i in range(len(sides)):  # upper first: the lower row is painted over it
+            # shadowed enamel darkens toward the cavity's warm colour rather than toward grey
+            teeth = self._enamel_rgb - out
+            teeth *= shade[i]
+            teeth += out
+            teeth -= out
+            teeth *= cover[i]
+            out += teeth
+        return out
 
     # -- once per portrait -----------------------------------------------------------------------
 
@@ -321,9 +319,9 @@ class MouthInterior:
         rows = np.linspace(0.1, 0.9, 9, dtype=np.float32)
         cols = np.linspace(-0.6, 0.6, 13, dtype=np.float32)
         s, v = np.meshgrid(cols, rows)                           # [rows, cols]
-        upper_t, lower_t = self._source.lips_at(s)
-        map_x, map_y = self._source.image(s, upper_t + v * (lower_t - upper_t))
-        samples = cv2.remap(self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        upper_t, lower_t = self._source.lips_at(s.astype(np.float64))
+        map_xy = self._source.image(s, upper_t + v * (lower_t - upper_t))
+        samples = cv2.remap(self._image, map_xy[0], map_xy[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         samples = samples.astype(np.float32)
         lum = _luminance(samples)                                # [rows, cols]
         profile = lum.mean(axis=1)
@@ -342,23 +340,36 @@ class MouthInterior:
         return split, teeth.astype(np.float32)
 
 
-class _Enamel:
-    """Per-pixel teeth shading shared by the upper and lower bands of one frame."""
+def _incisor_gaps(s: np.ndarray, mouth_width: float) -> np.ndarray:
+    """Shade factor of faint gaps between the incisors at mouth coordinate `s` ([h, w] float32)."""
+    pitch = 0.22  # one tooth is ~11 % of the mouth's width: 0.22 in s units
+    phase = s / pitch
+    phase += 0.5
+    phase -= np.floor(phase)  # = phase % 1.0, exactly, at a fraction of np.remainder's cost
+    phase -= 0.5
+    to_gap = np.abs(phase, out=phase) * pitch * (mouth_width / 2.0)  # px to a gap
+    return 1.0 - 0.07 * (1.0 - smoothstep(0.0, 0.7, to_gap))
 
-    def __init__(self, s: np.ndarray, lateral: np.ndarray, mouth_width: float) -> None:
-        self.round = 1.0 - 0.5 * (lateral * lateral)  # rounder toward the corners
-        pitch = 0.22  # one tooth is ~11 % of the mouth's width: 0.22 in s units
-        phase = s / pitch
-        phase += 0.5
-        phase -= np.floor(phase)  # = phase % 1.0, exactly, at a fraction of np.remainder's cost
-        phase -= 0.5
-        to_gap = np.abs(phase, out=phase) * pitch * (mouth_width / 2.0)  # px to a gap
-        self.gaps = 1.0 - 0.07 * (1.0 - smoothstep(0.0, 0.7, to_gap))  # faint gaps between incisors
+
+def _hermite(u: np.ndarray) -> np.ndarray:
+    """smoothstep's ramp of `u` already scaled to its edges (0 at 0, 1 at 1), in place."""
+    np.minimum(np.maximum(u, 0.0, out=u), 1.0, out=u)
+    return u * u * (3.0 - 2.0 * u)
+
+
+def _coverage(polygons: np.ndarray, box: Box) -> np.ndarray:
+    """`polygon_alpha` of several polygons ([K, N, 2] image x, y) over one box: float32 [K, h, w]."""
+    masks = np.zeros((len(polygons), box.y1 - box.y0, box.x1 - box.x0), np.uint8)
+    local = (polygons - np.array([box.x0, box.y0], np.float32)) * (1 << _SUBPIXEL_BITS)
+    local = np.round(local).astype(np.int32)
+    for mask, polygon in zip(masks, local):
+        cv2.fillPoly(mask, [polygon], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
+    return masks.astype(np.float32) * (1.0 / 255.0)
 
 
 def _grow(polygon: np.ndarray, pixels: float) -> np.ndarray:
     """Push each vertex of a convex-ish polygon [N, 2] `pixels` further from its centroid."""
-    offset = polygon - polygon.mean(axis=0)
+    offset = polygon - np.add.reduce(polygon, axis=0) / len(polygon)  # = polygon.mean(axis=0), minus its overhead
     norm = np.maximum(np.sqrt((offset * offset).sum(axis=1, keepdims=True)), 1e-6)  # = np.linalg.norm
     offset /= norm
     offset *= pixels
