@@ -26,14 +26,19 @@ _EYES = (
 )
 
 
+_LIDS = tuple((list(spec["upper"]), list(spec["lower"])) for spec in _EYES)  # per eye: upper, lower lid indices
+
+
 def eye_aperture(points: np.ndarray, eye: int) -> float:
     """Mean distance between upper and lower lid landmarks of one eye (0 = subject's right), px.
 
     points: float32 [68, 2] iBUG landmarks in pixels (x, y).
     """
-    spec = _EYES[eye]
-    gaps = [np.linalg.norm(points[u] - points[d]) for u, d in zip(spec["upper"], spec["lower"], strict=True)]
-    return float(np.mean(gaps))
+    upper, lower = _LIDS[eye]
+    d = points[upper] - points[lower]
+    d = d * d
+    gaps = np.sqrt(d[:, 0] + d[:, 1])  # = np.linalg.norm of each pair, without a call per pair
+    return float((gaps[0] + gaps[1]) / 2)
 
 
 @dataclass(frozen=True)
@@ -67,7 +72,7 @@ class Eyelids:
         source = self._eyes[eye]
         if source.aperture < 1.0:  # the photo's eye is already closed: nothing to cover
             return 0.0
-        return float(np.clip(1.0 - eye_aperture(points, eye) / source.aperture, 0.0, 1.0))
+        return min(max(1.0 - eye_aperture(points, eye) / source.aperture, 0.0), 1.0)
 
     def apply(self, frame: np.ndarray, points: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> bool:
         """Paint lid skin over the closed part of both eyes of `points` into `frame` in place.
@@ -119,7 +124,8 @@ class Eyelids:
         # the photo's colours steady what the warp shows there (dragged creases, leftover iris)
         above = _steady(above, source.lid_rgb)
         below = _steady(below, source.under_rgb)
-        _, ys = box.grid()
+        # the skin colour depends on the row alone: one column of it, [h, 1, 3], broadcast over the box
+        ys = np.arange(box.y0, box.y1, dtype=np.float32)[:, None]
         top, bottom = float(rest[1:3, 1].mean()), float(target[4:6, 1].mean())
         depth = ((ys - top) / max(bottom - top, 1.0))[..., None]
         skin = above + (below - above) * smoothstep(0.5, 1.3, depth)
