@@ -362,7 +362,7 @@ def _coverage(polygons: np.ndarray, box: Box) -> np.ndarray:
     masks = np.zeros((len(polygons), box.y1 - box.y0, box.x1 - box.x0), np.uint8)
     local = (polygons - np.array([box.x0, box.y0], np.float32)) * (1 << _SUBPIXEL_BITS)
     local = np.round(local).astype(np.int32)
-    for mask, polygon in zip(masks, local):
+    for mask, polygon in zip(masks, local, strict=True):
         cv2.fillPoly(mask, [polygon], 255, cv2.LINE_AA, _SUBPIXEL_BITS)
     return masks.astype(np.float32) * (1.0 / 255.0)
 
