@@ -276,7 +276,8 @@ class MouthInterior:
             return out
         # lower teeth only show where the lower lip runs flat, between its inner points 67 and 65
         lower_s = target.lower[0]
-        lower_reach = float(min(max(max(abs(lower_s[1]), abs(lower_s[3])) + 0.1, np.float32(0.3)), np.float32(0.7)))
+        lower_reach = max(abs(lower_s[1]), abs(lower_s[3])) + 0.1  # float32, and so are its bounds
+        lower_reach = float(min(max(lower_reach, np.float32(0.3)), np.float32(0.7)))
         sides = [side for side in (0, 1) if shown[side]]
         pick = slice(sides[0], sides[-1] + 1)                   # both bands, or the one shown
         brightness, reach = np.array([1.0, 0.68], np.float32), (0.95, lower_reach)
@@ -299,7 +300,7 @@ class MouthInterior:
             # shadowed enamel darkens toward the cavity's warm colour rather than toward grey
             teeth = self._enamel_rgb - out
             teeth *= shade[i]
-            teeth += out
+            teeth += out  # the teeth's colour; then its difference from `out` again, rounded as such
             teeth -= out
             teeth *= cover[i]
             out += teeth
