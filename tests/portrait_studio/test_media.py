@@ -1,3 +1,5 @@
+import sys
+
 import numpy as np
 import pytest
 
@@ -82,6 +84,22 @@ def test_encoder_rejects_bad_frames(tmp_path):
         with pytest.raises(ValueError, match="uint8"):
             enc.write(np.zeros((64, 96, 3), np.float32))
         enc.write(np.zeros((64, 96, 3), np.uint8))
+
+
+def test_encoder_takes_strided_frames_and_a_frame_fits_its_pipe(tmp_path):
+    # frames reach ffmpeg from their own memory (no bytes copy): a non-contiguous view must still arrive whole
+    big = np.zeros((128, 384, 3), np.uint8)  # 192x128 frames: 72 KiB, more than a default pipe
+    big[:, ::2] = [200, 40, 40]  # even columns red, odd ones black: the view of every other column is all red
+    out = tmp_path / "v.mp4"
+    with VideoEncoder(out, 192, 128, fps=25) as enc:
+        if sys.platform.startswith("linux"):
+            import fcntl  # the pipe holds a whole frame, so a write need not wait for ffmpeg to read it
+            assert fcntl.fcntl(enc._proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) >= 192 * 128 * 3
+        for _ in range(3):
+            enc.write(big[:, ::2])
+    decoded = read_frames(out)
+    assert decoded.shape == (3, 128, 192, 3)
+    assert np.abs(decoded.astype(int) - [200, 40, 40]).max() < 12
 
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):
