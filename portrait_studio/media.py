@@ -26,7 +26,7 @@ import numpy as np
 from .errors import InputError
 from .outputs import VIDEO_EXTENSIONS, atomic_output, check_output_path, same_file, temporary_path
 
-__all__ = ["AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path", "clean_samples",
+__all__ = ["AudioEncoder", "AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path", "clean_samples",
            "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames", "probe_audio", "same_file",
            "temporary_path"]
 
@@ -223,15 +223,55 @@ def _widen_pipe(fd: int, frame_bytes: int) -> None:
         pass
 
 
-def mux_audio(video: Path, audio: Path | None, out: Path, duration: float) -> None:
+AAC_ARGS = ("-c:a", "aac", "-b:a", "160k")  # the output's audio codec and bit rate
+
+
+class AudioEncoder:
+    """Encodes the first `duration` s of `audio` to AAC in `path` (.m4a) in a background ffmpeg.
+
+    Started while the driver or the engine still work (the audio driver keeps one core busy, the other is
+    idle), so that `mux_audio(..., encoded=encoder.wait())` only copies streams: the AAC packets are the ones
+    `mux_audio` would have encoded itself. A context manager; leaving it stops an unfinished encode.
+    """
+
+    def __init__(self, audio: Path, path: Path, duration: float) -> None:
+        self.path, self.duration = Path(path), float(duration)
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(audio), "-map", "0:a:0", "-vn", *AAC_ARGS,
+               "-t", f"{duration:.6f}", "-f", "mp4", str(self.path)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self) -> Path:
+        """The encoded file, once ffmpeg is done; RuntimeError if it failed."""
+        _, err = self._proc.communicate()
+        if self._proc.returncode != 0:
+            raise RuntimeError(f"ffmpeg failed to encode the audio of {self.path}: {_short(err.decode(errors='replace'))}")
+        return self.path
+
+    def abort(self) -> None:
+        """Stop the encode if it still runs (idempotent; a finished one is left as it is)."""
+        if self._proc.returncode is None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.communicate()
+
+    def __enter__(self) -> "AudioEncoder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.abort()
+
+
+def mux_audio(video: Path, audio: Path | None, out: Path, duration: float, encoded: Path | None = None) -> None:
     """Copy the video stream of `video` and encode `audio` (any format) to AAC into `out`.
 
-    The audio is cut to `duration` seconds; `audio=None` writes a video with no audio track.
+    The audio is cut to `duration` seconds; `audio=None` writes a video with no audio track. `encoded`: that
+    audio already encoded by an `AudioEncoder` of the same `duration`, copied instead of encoded again.
     """
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(video)]
-    if audio is not None:
-        cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k",
-                "-t", f"{duration:.6f}"]
+    if encoded is not None:
+        cmd += ["-i", str(encoded), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "copy", "-t", f"{duration:.6f}"]
+    elif audio is not None:
+        cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *AAC_ARGS, "-t", f"{duration:.6f}"]
     else:
         cmd += ["-map", "0:v:0"]
     cmd += ["-c:v", "copy", "-movflags", "+faststart", str(out)]
