@@ -26,9 +26,9 @@ import numpy as np
 from .errors import InputError
 from .outputs import VIDEO_EXTENSIONS, atomic_output, check_output_path, same_file, temporary_path
 
-__all__ = ["AudioEncoder", "AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path", "clean_samples",
-           "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames", "probe_audio", "same_file",
-           "temporary_path"]
+__all__ = ["AudioEncoder", "AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path",
+           "clean_samples", "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames",
+           "probe_audio", "same_file", "temporary_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -244,7 +244,8 @@ class AudioEncoder:
         """The encoded file, once ffmpeg is done; RuntimeError if it failed."""
         _, err = self._proc.communicate()
         if self._proc.returncode != 0:
-            raise RuntimeError(f"ffmpeg failed to encode the audio of {self.path}: {_short(err.decode(errors='replace'))}")
+            reason = _short(err.decode(errors="replace"))
+            raise RuntimeError(f"ffmpeg failed to encode the audio of {self.path}: {reason}")
         return self.path
 
     def abort(self) -> None:
