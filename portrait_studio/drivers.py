@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from landmark_drivers import FaceMotion, LandmarkTrack
-from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio
+from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio, num_output_frames
 from landmark_drivers.expressions import ExpressionTrack, apply_expression
 from landmark_drivers.rig import FaceRig
 from landmark_drivers.video_driver import (DrivingVideoError, DrivingVideoInfo, VideoDriverOptions,
@@ -129,8 +129,12 @@ def _check_sadtalker_files(options: RenderOptions) -> None:
 
 
 def drive(options: RenderOptions, signal: Signal, portrait: Portrait, progress: ProgressFn = no_progress,
-          models: DriverModels | None = None) -> Drive:
-    """Run the driver(s) of `signal` on `portrait`, reusing `models` where given."""
+          models: DriverModels | None = None, on_frames: Callable[[int, float], None] | None = None) -> Drive:
+    """Run the driver(s) of `signal` on `portrait`, reusing `models` where given.
+
+    on_frames(num_frames, fps): told the track's length before the embedded audio driver runs (its
+    frame count follows from the decoded audio alone), so the caller can start work that needs it.
+    """
     models = models or DriverModels()
     o = options
     rig = FaceRig(portrait.face)
@@ -158,6 +162,8 @@ def drive(options: RenderOptions, signal: Signal, portrait: Portrait, progress: 
         driver_options = AudioDriverOptions(fps=o.fps, seed=o.seed, head_motion=o.head_motion,
                                             expressiveness=o.expressiveness, transcript=o.transcript,
                                             language="english" if o.transcript else o.language)
+        if on_frames is not None:
+            on_frames(num_output_frames(samples.size, DRIVER_RATE, driver_options.fps), float(driver_options.fps))
         motion = drive_from_audio(samples, DRIVER_RATE, driver_options, progress=progress)
         return Drive(rig.track(_layer(motion, signal.expression)), signal.audio)
     expression = signal.expression

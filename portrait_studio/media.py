@@ -26,9 +26,9 @@ import numpy as np
 from .errors import InputError
 from .outputs import VIDEO_EXTENSIONS, atomic_output, check_output_path, same_file, temporary_path
 
-__all__ = ["AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path", "clean_samples",
-           "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames", "probe_audio", "same_file",
-           "temporary_path"]
+__all__ = ["AudioEncoder", "AudioInfo", "VIDEO_EXTENSIONS", "VideoEncoder", "atomic_output", "check_output_path",
+           "clean_samples", "ffmpeg_exe", "load_audio", "mux_audio", "muxable_audio", "num_video_frames",
+           "probe_audio", "same_file", "temporary_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -161,7 +161,9 @@ class VideoEncoder:
                "-r", f"{fps:g}", "-i", "pipe:0",
                "-c:v", "libx264", "-preset", preset, "-crf", str(crf), "-pix_fmt", "yuv420p",
                "-threads", "2", "-f", "mp4", str(self.path)]
-        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+        # unbuffered: a frame goes from its own memory straight into the pipe, no copy on the way
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE, bufsize=0)
+        _widen_pipe(self._proc.stdin.fileno(), self.width * self.height * 3)
 
     @property
     def pid(self) -> int:
@@ -171,8 +173,10 @@ class VideoEncoder:
     def write(self, frame: np.ndarray) -> None:
         if frame.shape != (self.height, self.width, 3) or frame.dtype != np.uint8:
             raise ValueError(f"frame must be uint8 [{self.height}, {self.width}, 3], got {frame.dtype} {frame.shape}")
+        data = memoryview(np.ascontiguousarray(frame)).cast("B")
         try:
-            self._proc.stdin.write(np.ascontiguousarray(frame).tobytes())
+            while data:  # a raw write may take part of the frame (a signal); write the rest
+                data = data[self._proc.stdin.write(data):]
         except BrokenPipeError:
             raise RuntimeError(f"ffmpeg stopped while encoding: {self._stderr()}") from None
         self.frames += 1
@@ -204,15 +208,71 @@ class VideoEncoder:
             self.abort()
 
 
-def mux_audio(video: Path, audio: Path | None, out: Path, duration: float) -> None:
+def _widen_pipe(fd: int, frame_bytes: int) -> None:
+    """Let the pipe `fd` hold a whole frame (up to the system's limit), so `write` hands a frame over and goes
+    back to work while ffmpeg reads it, instead of waiting in step with ffmpeg's reads of the default 64 KiB.
+
+    Linux only (F_SETPIPE_SZ); elsewhere, or when the limit or a per-user quota refuses, the pipe stays as it is.
+    """
+    try:
+        import fcntl
+
+        limit = int(Path("/proc/sys/fs/pipe-max-size").read_text())
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, min(max(frame_bytes, 1 << 16), limit))
+    except (ImportError, AttributeError, OSError, ValueError):
+        pass
+
+
+AAC_ARGS = ("-c:a", "aac", "-b:a", "160k")  # the output's audio codec and bit rate
+
+
+class AudioEncoder:
+    """Encodes the first `duration` s of `audio` to AAC in `path` (.m4a) in a background ffmpeg.
+
+    Started while the driver or the engine still work (the audio driver keeps one core busy, the other is
+    idle), so that `mux_audio(..., encoded=encoder.wait())` only copies streams: the AAC packets are the ones
+    `mux_audio` would have encoded itself. A context manager; leaving it stops an unfinished encode.
+    """
+
+    def __init__(self, audio: Path, path: Path, duration: float) -> None:
+        self.path, self.duration = Path(path), float(duration)
+        cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(audio), "-map", "0:a:0", "-vn", *AAC_ARGS,
+               "-t", f"{duration:.6f}", "-f", "mp4", str(self.path)]
+        self._proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+    def wait(self) -> Path:
+        """The encoded file, once ffmpeg is done; RuntimeError if it failed."""
+        _, err = self._proc.communicate()
+        if self._proc.returncode != 0:
+            reason = _short(err.decode(errors="replace"))
+            raise RuntimeError(f"ffmpeg failed to encode the audio of {self.path}: {reason}")
+        return self.path
+
+    def abort(self) -> None:
+        """Stop the encode if it still runs (idempotent; a finished one is left as it is)."""
+        if self._proc.returncode is None:
+            with contextlib.suppress(OSError):
+                self._proc.kill()
+            self._proc.communicate()
+
+    def __enter__(self) -> "AudioEncoder":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.abort()
+
+
+def mux_audio(video: Path, audio: Path | None, out: Path, duration: float, encoded: Path | None = None) -> None:
     """Copy the video stream of `video` and encode `audio` (any format) to AAC into `out`.
 
-    The audio is cut to `duration` seconds; `audio=None` writes a video with no audio track.
+    The audio is cut to `duration` seconds; `audio=None` writes a video with no audio track. `encoded`: that
+    audio already encoded by an `AudioEncoder` of the same `duration`, copied instead of encoded again.
     """
     cmd = [ffmpeg_exe(), "-nostdin", "-v", "error", "-y", "-i", str(video)]
-    if audio is not None:
-        cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "aac", "-b:a", "160k",
-                "-t", f"{duration:.6f}"]
+    if encoded is not None:
+        cmd += ["-i", str(encoded), "-map", "0:v:0", "-map", "1:a:0", "-c:a", "copy", "-t", f"{duration:.6f}"]
+    elif audio is not None:
+        cmd += ["-i", str(audio), "-map", "0:v:0", "-map", "1:a:0", *AAC_ARGS, "-t", f"{duration:.6f}"]
     else:
         cmd += ["-map", "0:v:0"]
     cmd += ["-c:v", "copy", "-movflags", "+faststart", str(out)]

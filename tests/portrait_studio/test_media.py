@@ -1,9 +1,11 @@
+import sys
+
 import numpy as np
 import pytest
 
 from portrait_studio.errors import InputError
 from portrait_studio.media import (
-    VideoEncoder, atomic_output, check_output_path, load_audio, mux_audio, num_video_frames, probe_audio,
+    AudioEncoder, VideoEncoder, atomic_output, check_output_path, load_audio, mux_audio, num_video_frames, probe_audio,
 )
 
 from .media_utils import make_audio, probe_video, read_frames
@@ -75,6 +77,40 @@ def test_encode_and_mux_h264_aac(tmp_path):
     assert abs(float(decoded[10].mean()) - 100) < 3  # the frames are the ones we wrote, in order
 
 
+def _packets(path):
+    import av
+
+    with av.open(str(path)) as c:
+        return [(p.stream.type, p.pts, p.duration, bytes(p)) for p in c.demux() if p.size]
+
+
+@pytest.mark.parametrize("ext,rate,channels", [(".wav", 16000, 1), (".mp3", 48000, 2)])
+def test_audio_encoded_ahead_muxes_the_same_packets(tmp_path, ext, rate, channels):
+    audio = make_audio(tmp_path / f"a{ext}", seconds=1.5, rate=rate, channels=channels)
+    raw = tmp_path / "v.mp4"
+    with VideoEncoder(raw, 96, 64, fps=25) as enc:
+        for i in range(30):
+            enc.write(np.full((64, 96, 3), i * 8, np.uint8))
+    mux_audio(raw, audio, tmp_path / "direct.mp4", duration=1.16)
+    with AudioEncoder(audio, tmp_path / "a.m4a", 1.16) as ahead:
+        mux_audio(raw, audio, tmp_path / "ahead.mp4", duration=1.16, encoded=ahead.wait())
+    direct, copied = _packets(tmp_path / "direct.mp4"), _packets(tmp_path / "ahead.mp4")
+    assert any(kind == "audio" for kind, *_ in direct) and copied == direct
+    assert probe_video(tmp_path / "ahead.mp4").duration == pytest.approx(1.16, abs=0.05)
+
+
+def test_audio_encoder_fails_loudly_and_stops(tmp_path):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"not audio at all")
+    with pytest.raises(RuntimeError, match="audio"):
+        with AudioEncoder(bad, tmp_path / "a.m4a", 1.0) as ahead:
+            ahead.wait()
+    audio = make_audio(tmp_path / "a.wav", seconds=3.0)
+    with AudioEncoder(audio, tmp_path / "b.m4a", 3.0) as ahead:
+        pass  # left unfinished: stopped on exit
+    assert ahead._proc.returncode is not None
+
+
 def test_encoder_rejects_bad_frames(tmp_path):
     with pytest.raises(ValueError, match="even"):
         VideoEncoder(tmp_path / "x.mp4", 95, 64, fps=25)
@@ -82,6 +118,22 @@ def test_encoder_rejects_bad_frames(tmp_path):
         with pytest.raises(ValueError, match="uint8"):
             enc.write(np.zeros((64, 96, 3), np.float32))
         enc.write(np.zeros((64, 96, 3), np.uint8))
+
+
+def test_encoder_takes_strided_frames_and_a_frame_fits_its_pipe(tmp_path):
+    # frames reach ffmpeg from their own memory (no bytes copy): a non-contiguous view must still arrive whole
+    big = np.zeros((128, 384, 3), np.uint8)  # 192x128 frames: 72 KiB, more than a default pipe
+    big[:, ::2] = [200, 40, 40]  # even columns red, odd ones black: the view of every other column is all red
+    out = tmp_path / "v.mp4"
+    with VideoEncoder(out, 192, 128, fps=25) as enc:
+        if sys.platform.startswith("linux"):
+            import fcntl  # the pipe holds a whole frame, so a write need not wait for ffmpeg to read it
+            assert fcntl.fcntl(enc._proc.stdin.fileno(), fcntl.F_GETPIPE_SZ) >= 192 * 128 * 3
+        for _ in range(3):
+            enc.write(big[:, ::2])
+    decoded = read_frames(out)
+    assert decoded.shape == (3, 128, 192, 3)
+    assert np.abs(decoded.astype(int) - [200, 40, 40]).max() < 12
 
 
 def test_atomic_output_leaves_nothing_on_failure(tmp_path):

@@ -64,6 +64,33 @@ def test_cancel_stops_within_a_frame_and_leaves_nothing(studio, tmp_path, portra
     assert (tmp_path / "keep.mp4").read_bytes() == b"an older render"  # the old output is kept
 
 
+def test_the_audio_is_encoded_while_the_driver_runs_and_a_cancel_there_stops_it(studio, tmp_path, portrait_path,
+                                                                                 short_speech, monkeypatch):
+    from portrait_studio import media
+
+    started = []
+
+    class Recorded(media.AudioEncoder):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(media, "AudioEncoder", Recorded)
+    studio.render(portrait_path, short_speech, tmp_path / "out.mp4", options=RenderOptions(engine="warp", size=256,
+                  duration=0.6))
+    assert len(started) == 1 and started[0].duration == 0.6  # cut like the video (--duration)
+    probe = probe_video(tmp_path / "out.mp4")
+    assert probe.audio_codec == "aac" and probe.frames == 15 and probe.duration == pytest.approx(0.6, abs=0.05)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+    cancel = threading.Event()
+    with pytest.raises(RenderCancelled):  # cancelled while the driver runs, the encode already started
+        studio.render(portrait_path, short_speech, tmp_path / "x.mp4", cancel=cancel,
+                      progress=lambda stage, done, total: cancel.set() if stage == "driver" else None)
+    assert len(started) == 2 and started[1]._proc.returncode is not None  # stopped, not left running
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mp4"]
+
+
 def test_a_cancel_set_before_the_render_writes_nothing(studio, tmp_path, portrait_path, short_speech):
     cancel = threading.Event()
     cancel.set()
