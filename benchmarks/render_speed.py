@@ -37,6 +37,7 @@ from portrait_studio.studio import Studio  # noqa: E402
 from portrait_studio.controls import MotionControls  # noqa: E402
 from portrait_studio.engines.warp import build_flow  # noqa: E402
 from mofa_engine.regions import face_region_mask  # noqa: E402
+from mofa_engine.warp.raster import MapWindow  # noqa: E402
 from mofa_engine.warp.warp_renderer import WarpRenderer  # noqa: E402
 
 IMAGE = ROOT / "examples" / "portrait.png"
@@ -95,9 +96,9 @@ def measure(seconds: float) -> dict:
         with media.VideoEncoder(video, w, h, 25) as enc:
             for points in track.points:
                 t0 = time.perf_counter()
-                fused, box = flow.backward_map_box(points)  # the map and where it differs from the identity
+                local, box = flow.backward_map_box(points)  # the map where it differs from the identity
                 t1 = time.perf_counter()
-                frame = renderer.finish(renderer.remap_box(fused, box), points, fused[..., 0], fused[..., 1])
+                frame = renderer.finish(renderer.remap_box(local, box), points, MapWindow.fused(local, box))
                 t2 = time.perf_counter()
                 enc.write(frame)
                 t3 = time.perf_counter()

@@ -32,6 +32,7 @@ import numpy as np  # noqa: E402
 from landmark_drivers.audio.audio_driver import AudioDriverOptions, drive_from_audio  # noqa: E402
 from landmark_drivers.rig import FaceRig  # noqa: E402
 from mofa_engine.warp.analytic_flow import AnalyticFlow  # noqa: E402
+from mofa_engine.warp.raster import MapWindow  # noqa: E402
 from mofa_engine.warp.warp_renderer import WarpRenderer  # noqa: E402
 from portrait_studio import media  # noqa: E402
 from portrait_studio.options import RenderOptions  # noqa: E402
@@ -85,9 +86,9 @@ def main() -> int:
                 t1 = time.perf_counter()
                 a = old.finish(old.remap(map_x, map_y), points, map_x, map_y)
                 t2 = time.perf_counter()
-                fused, box = new_flow.backward_map_box(points)
+                local, box = new_flow.backward_map_box(points)
                 t3 = time.perf_counter()
-                b = new.finish(new.remap_box(fused, box), points, fused[..., 0], fused[..., 1])
+                b = new.finish(new.remap_box(local, box), points, MapWindow.fused(local, box))
                 t4 = time.perf_counter()
                 for name, flow_s, render_s in (("baseline", t1 - t0, t2 - t1), ("now", t3 - t2, t4 - t3)):
                     times[name]["flow"].append(flow_s)

@@ -20,7 +20,7 @@ _EXPORTS = {
     "CameraMove": "camera", "CAMERA_NAMES": "camera", "parse_camera": "camera",
     # the warp engine
     "AnalyticFlow": "warp.analytic_flow", "AnalyticFlowOptions": "warp.analytic_flow",
-    "WarpRenderer": "warp.warp_renderer", "WarpRenderOptions": "warp.warp_renderer",
+    "WarpRenderer": "warp.warp_renderer", "WarpRenderOptions": "warp.warp_renderer", "MapWindow": "warp.raster",
     # the MOFA networks and pipeline
     "CMP": "models.cmp", "softsplat": "models.softsplat", "TrajectoryAdapter": "models.flow_adapter",
     "LandmarkAdapter": "models.flow_adapter", "MofaUNet": "models.unet", "draw_pose_images": "pipeline.pose_image",

@@ -496,14 +496,13 @@ class AnalyticFlow:
 
     def backward_map_box(self, points: np.ndarray, frame_index: int | None = None
                          ) -> tuple[np.ndarray, tuple[int, int, int, int]]:
-        """One frame's fused map (float32 `[H, W, 2]`, as `backward_map(fused=True)`) and the pixel box
-        (x0, y0, x1, y1), end exclusive, outside which the map is the identity: a renderer need only
-        remap inside it (the rest of the frame is the portrait itself)."""
+        """One frame's map on the pixel box (x0, y0, x1, y1), end exclusive, outside which it is the
+        identity: float32 `[y1 - y0, x1 - x0, 2]` (absolute x, y, as `backward_map(fused=True)` there).
+        A renderer need only remap inside the box (the rest of the frame is the portrait itself)."""
         _, pts, idx = self._frames(points, frame_index)
         if len(pts) != 1:
             raise ValueError(f"backward_map_box takes one frame of points [68, 2], got {np.shape(points)}")
-        local, box = self._compose(*self._solve_frame(pts[0], idx[0]))
-        return self._full_map(local, box), box
+        return self._compose(*self._solve_frame(pts[0], idx[0]))
 
     def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> torch.Tensor:
         """Forward flow (frame 0 -> frame t), the flow contract, by inverting the backward map.

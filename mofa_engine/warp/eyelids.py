@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .raster import box_around, polygon_alpha, smoothstep
+from .raster import MapWindow, box_around, polygon_alpha, smoothstep
 
 # iBUG-68 indices: (outer/inner corners, upper lid, lower lid, brow) per eye; "right" is the
 # subject's right eye, on the image's left.
@@ -74,27 +74,26 @@ class Eyelids:
             return 0.0
         return min(max(1.0 - eye_aperture(points, eye) / source.aperture, 0.0), 1.0)
 
-    def apply(self, frame: np.ndarray, points: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> bool:
+    def apply(self, frame: np.ndarray, points: np.ndarray, mapping: MapWindow) -> bool:
         """Paint lid skin over the closed part of both eyes of `points` into `frame` in place.
 
         frame: uint8 [H, W, 3] RGB, the plain warp of the portrait to `points`.
         points: float32 [68, 2], the target landmarks in pixels (x, y).
-        map_x, map_y: float32 [H, W], the backward map that made `frame` (photo pixel per output pixel).
+        mapping: the backward map that made `frame` (photo pixel per output pixel).
         Returns whether anything changed.
         """
         changed = False
         for eye, source in enumerate(self._eyes):
             closure = self.closure(points, eye)
             if closure >= self._min_closure:
-                changed |= self._cover(frame, points, map_x, map_y, source, closure)
+                changed |= self._cover(frame, points, mapping, source, closure)
         return changed
 
     def _cover(
         self,
         frame: np.ndarray,
         points: np.ndarray,
-        map_x: np.ndarray,
-        map_y: np.ndarray,
+        mapping: MapWindow,
         source: _EyeSource,
         closure: float,
     ) -> bool:
@@ -106,8 +105,9 @@ class Eyelids:
         if box.empty:
             return False
         # 1. Which output pixels show the photo's eyeball, whatever the flow did with it.
-        mx = map_x[box.slices] - np.float32(source.mask_origin[0])
-        my = map_y[box.slices] - np.float32(source.mask_origin[1])
+        map_x, map_y = mapping.crop(box)
+        mx = map_x - np.float32(source.mask_origin[0])
+        my = map_y - np.float32(source.mask_origin[1])
         eyeball = cv2.remap(source.mask, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         if not eyeball.any():
             return False

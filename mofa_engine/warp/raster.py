@@ -33,6 +33,35 @@ class Box(NamedTuple):
         return np.meshgrid(xs, ys)
 
 
+class MapWindow:
+    """A backward map (output pixel -> portrait pixel, cv2.remap's convention) known on a pixel box and
+    the identity elsewhere: what the flow computes per frame, without a whole-image map.
+
+    map_x, map_y: float32 `[h, w]` on the pixels from (x0, y0) on.
+    """
+
+    def __init__(self, map_x: np.ndarray, map_y: np.ndarray, x0: int = 0, y0: int = 0) -> None:
+        self.map_x, self.map_y, self.x0, self.y0 = map_x, map_y, int(x0), int(y0)
+
+    @classmethod
+    def fused(cls, local: np.ndarray, box: tuple[int, int, int, int]) -> "MapWindow":
+        """From a float32 `[h, w, 2]` map on `box` (x0, y0, x1, y1)."""
+        return cls(local[..., 0], local[..., 1], box[0], box[1])
+
+    def crop(self, box: Box) -> tuple[np.ndarray, np.ndarray]:
+        """(map_x, map_y) over `box`, float32 `[h, w]` each (views when the box lies inside the known part)."""
+        h, w = self.map_x.shape
+        a0, b0, a1, b1 = box.x0 - self.x0, box.y0 - self.y0, box.x1 - self.x0, box.y1 - self.y0
+        if a0 >= 0 and b0 >= 0 and a1 <= w and b1 <= h:
+            return self.map_x[b0:b1, a0:a1], self.map_y[b0:b1, a0:a1]
+        mx, my = box.grid()  # the identity, with the known part pasted in
+        c0, d0, c1, d1 = max(a0, 0), max(b0, 0), min(a1, w), min(b1, h)
+        if c0 < c1 and d0 < d1:
+            mx[d0 - b0:d1 - b0, c0 - a0:c1 - a0] = self.map_x[d0:d1, c0:c1]
+            my[d0 - b0:d1 - b0, c0 - a0:c1 - a0] = self.map_y[d0:d1, c0:c1]
+        return mx, my
+
+
 def box_around(points: np.ndarray, pad: float, height: int, width: int) -> Box:
     """The bounding box of `points` ([N, 2] x, y) grown by `pad` pixels, clipped to the image."""
     lo = np.floor(points.min(axis=0) - pad).astype(int)

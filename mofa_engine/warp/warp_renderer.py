@@ -9,9 +9,10 @@ warp cannot make (the inside of an opening mouth, lids closing over the eyes).
 The flow object only needs `backward_map(points [68, 2], frame_index=None) -> (map_x, map_y)`,
 float32 [H, W] each: for every output pixel, where to sample the portrait (cv2.remap's convention).
 `AnalyticFlow` is one; the frame index matters to flows with trajectories. A flow that also offers
-`backward_map_box(points, frame_index) -> (map [H, W, 2], (x0, y0, x1, y1))` (AnalyticFlow does) is
-rendered faster: only the box, outside which the map is the identity, is remapped; the rest of the
-frame is the portrait's own pixels, which is what an identity remap gives, bit for bit.
+`backward_map_box(points, frame_index) -> (map [y1 - y0, x1 - x0, 2], (x0, y0, x1, y1))` (AnalyticFlow
+does: the map on the box outside which it is the identity) is rendered faster: only the box is
+remapped; the rest of the frame is the portrait's own pixels, which is what an identity remap gives,
+bit for bit.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from .eyelids import Eyelids
 from .mouth import MouthInterior
+from .raster import MapWindow
 
 logger = logging.getLogger(__name__)
 
@@ -124,23 +126,22 @@ class WarpRenderer:
         """Backward-warp the portrait with a precomputed map: bilinear, borders replicated."""
         return cv2.remap(self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    def remap_box(self, fused: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-        """The portrait warped by a fused map (float32 [H, W, 2]) that is the identity outside `box`
-        (x0, y0, x1, y1): equal to `remap` on the whole map, computed on the box alone."""
+    def remap_box(self, local: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
+        """The portrait warped by a map known on `box` (x0, y0, x1, y1) alone, float32 `[y1 - y0, x1 - x0, 2]`,
+        and the identity elsewhere: equal to `remap` on the whole map, computed on the box alone."""
         x0, y0, x1, y1 = box
         frame = self.image.copy()
         if x1 > x0 and y1 > y0:
-            frame[y0:y1, x0:x1] = cv2.remap(self.image, fused[y0:y1, x0:x1], None, cv2.INTER_LINEAR,
-                                            borderMode=cv2.BORDER_REPLICATE)
+            frame[y0:y1, x0:x1] = cv2.remap(self.image, local, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         return frame
 
-    def finish(self, frame: np.ndarray, points: np.ndarray, map_x: np.ndarray, map_y: np.ndarray) -> np.ndarray:
-        """Paint the mouth interior and eyelids of `points` into `frame` (in place), which the map
-        `map_x, map_y` (float32 [H, W]) warped from the portrait."""
+    def finish(self, frame: np.ndarray, points: np.ndarray, mapping: MapWindow) -> np.ndarray:
+        """Paint the mouth interior and eyelids of `points` into `frame` (in place), which the backward map
+        `mapping` (`MapWindow(map_x, map_y)` for whole-image maps) warped from the portrait."""
         if self._mouth is not None:
             self._mouth.apply(frame, points)
         if self._eyelids is not None:
-            self._eyelids.apply(frame, points, map_x, map_y)
+            self._eyelids.apply(frame, points, mapping)
         return frame
 
     def render(self, points: np.ndarray, frame_index: int | None = None) -> np.ndarray:
@@ -152,13 +153,15 @@ class WarpRenderer:
         """
         points = self._check_points(points)
         if callable(getattr(self.flow, "backward_map_box", None)):
-            fused, box = self.flow.backward_map_box(points, frame_index)
-            if fused.shape != (self.height, self.width, 2):
-                raise ValueError(f"flow.backward_map_box gave a map of shape {fused.shape}, "
-                                 f"expected {(self.height, self.width, 2)}")
-            return self.finish(self.remap_box(fused, box), points, fused[..., 0], fused[..., 1])
+            local, box = self.flow.backward_map_box(points, frame_index)
+            x0, y0, x1, y1 = box
+            if not (0 <= x0 <= x1 <= self.width and 0 <= y0 <= y1 <= self.height) or local.shape != (
+                    y1 - y0, x1 - x0, 2):
+                raise ValueError(f"flow.backward_map_box gave a map of shape {local.shape} on box {box}, "
+                                 f"not inside {self.width}x{self.height}")
+            return self.finish(self.remap_box(local, box), points, MapWindow.fused(local, box))
         map_x, map_y = self._maps(points, frame_index)
-        return self.finish(self.remap(map_x, map_y), points, map_x, map_y)
+        return self.finish(self.remap(map_x, map_y), points, MapWindow(map_x, map_y))
 
     def render_frames(self, points_iter: Iterable[np.ndarray], with_index: bool = False) -> Iterator[np.ndarray]:
         """Frames for a stream of landmark sets, made one at a time as they are consumed.

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 from landmark_drivers import LandmarkTrack
-from mofa_engine import AnalyticFlow, WarpRenderer, flow_to_rgb
+from mofa_engine import AnalyticFlow, MapWindow, WarpRenderer, flow_to_rgb
 
 from ..controls import MotionControls
 from ..portrait import Portrait
@@ -56,7 +56,7 @@ def warp_frames(portrait: Portrait, track: LandmarkTrack, controls: MotionContro
         frac = camera.progress(t, track.num_frames)
         map_x, map_y = camera.compose_maps(map_x, map_y, frac)
         points = camera.apply(points, frac, height, width).astype(np.float32)
-        yield renderer.finish(renderer.remap(map_x, map_y), points, map_x, map_y)
+        yield renderer.finish(renderer.remap(map_x, map_y), points, MapWindow(map_x, map_y))
 
 
 def flow_preview(portrait: Portrait, track: LandmarkTrack, controls: MotionControls) -> Callable[[int], np.ndarray]:
