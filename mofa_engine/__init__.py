@@ -15,7 +15,7 @@ _EXPORTS = {
     # motion hints shared by both engines
     "keypoint_sparse_flow": "sparse_flow", "keypoint_sparse_flow_384": "sparse_flow",
     "load_trajectories": "trajectories", "parse_trajectories": "trajectories",
-    "trajectory_sparse_flow": "trajectories", "face_region_mask": "regions",
+    "trajectory_sparse_flow": "drag_hints", "face_region_mask": "regions",
     "flow_to_rgb": "visualize", "draw_landmarks": "visualize",
     "CameraMove": "camera", "CAMERA_NAMES": "camera", "parse_camera": "camera",
     # the warp engine

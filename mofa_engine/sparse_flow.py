@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-CMP_SIZE = 384  # side of the square grid the published CMP weights work on (spec §2.4)
+from .cmp_grid import CMP_SIZE
 
 
 def _as_points(points: torch.Tensor | np.ndarray, name: str = "landmarks") -> torch.Tensor:

@@ -25,16 +25,16 @@ Warp path: `trajectory_displacements` resamples drags to any number of frames in
 from __future__ import annotations
 
 import json
+import sys
 import math
 from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
 import numpy as np
-import torch
 from scipy.interpolate import PchipInterpolator
 
-from mofa_engine.sparse_flow import CMP_SIZE
+from mofa_engine.cmp_grid import CMP_SIZE
 
 MODEL_LENGTH = 25  # points per trajectory on the MOFA path (the reference's model_length)
 
@@ -138,13 +138,15 @@ def grid_trajectories(
     return [pchip_resample(to_grid_points(t, height, width, size), length) for t in trajectories]
 
 
-def brush_to_255(brush: np.ndarray | torch.Tensor, height: int, width: int) -> np.ndarray:
+def brush_to_255(brush, height: int, width: int) -> np.ndarray:
     """Motion-brush mask as float32 `[H, W]` on the reference's 0..255 scale.
 
-    brush: `[H, W]` bool (True = painted), or numbers 0..255 (uint8, int or float). A mask whose
+    brush: `[H, W]` bool (True = painted), or numbers 0..255 (uint8, int or float; an array or a torch
+    tensor). A mask whose
     maximum is <= 1 (e.g. 0/1 or 0..1) is taken as 0..1 and multiplied by 255.
     """
-    if isinstance(brush, torch.Tensor):
+    torch = sys.modules.get("torch")  # a tensor exists only once torch is loaded (this module never loads it)
+    if torch is not None and isinstance(brush, torch.Tensor):
         brush = brush.detach().cpu().numpy()
     brush = np.asarray(brush)
     if brush.shape != (height, width):
@@ -163,7 +165,7 @@ def brush_to_255(brush: np.ndarray | torch.Tensor, height: int, width: int) -> n
 
 
 def brush_to_grid(
-    brush: np.ndarray | torch.Tensor, height: int, width: int, size: int = CMP_SIZE
+    brush, height: int, width: int, size: int = CMP_SIZE
 ) -> np.ndarray:
     """The brush on the CMP grid exactly as the reference resizes it (spec §2.3).
 
@@ -176,63 +178,6 @@ def brush_to_grid(
 
 
 brush_to_384 = brush_to_grid  # the name the MOFA pipeline knows it by (the grid is 384 by default)
-
-
-def trajectory_sparse_flow(
-    trajectories: Sequence[np.ndarray],
-    brush: np.ndarray | torch.Tensor | None,
-    height: int,
-    width: int,
-    length: int = MODEL_LENGTH,
-    size: int = CMP_SIZE,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Sparse flows of the in-brush and out-of-brush trajectory groups on the CMP grid (Eq. 4).
-
-    trajectories: validated float `[N_i, 2]` arrays in image pixels (`parse_trajectories`).
-    brush: `[H, W]` motion-brush mask (see `brush_to_255`) or None (no brush: every drag is out).
-    Returns `(flow_in, mask_in, flow_out, mask_out)`, float32 `[length-1, 2, size, size]` each. For
-    frame i = 1..length-1 a group holds, at pixel `(int(start_y), int(start_x))` of each of its
-    trajectories, `int64(point_i - start)` per component (truncated toward zero) and mask 1; the
-    trajectories of a group are summed (coinciding starts add flows and masks). A drag is in the brush
-    iff the resized brush is exactly 255 at its start pixel.
-    """
-    grid = grid_trajectories(trajectories, height, width, length, size)
-    brush_grid = brush_to_grid(brush, height, width, size) if brush is not None else None
-    # [group, T-1, 2, size, size]; group 0 = in the brush, 1 = out. Sums of small integers: exact in fp32
-    flows = torch.zeros(2, length - 1, 2, size, size, dtype=torch.float32)
-    masks = torch.zeros_like(flows)
-    for traj in grid:
-        col, row = int(traj[0, 0]), int(traj[0, 1])
-        inside = brush_grid is not None and brush_grid[row, col] == 255
-        group = 0 if inside else 1
-        disp = (traj[1:] - traj[0]).astype(np.int64)  # [length-1, 2]; int64 truncates toward zero
-        flows[group, :, :, row, col] += torch.from_numpy(disp.astype(np.float32))
-        masks[group, :, :, row, col] += 1.0
-    return flows[0], masks[0], flows[1], masks[1]
-
-
-def scale_in_brush_flow(flow_in: torch.Tensor, brush_grid: np.ndarray | torch.Tensor) -> torch.Tensor:
-    """Dense in-brush flow times `brush384 / 255` (spec §2.3), before upsampling.
-
-    flow_in: float `[..., 2, size, size]` (CMP output of the in-brush group); brush_grid: `[size, size]`
-    from `brush_to_grid` (0..255). Returns a tensor shaped like `flow_in`.
-    """
-    weight = torch.as_tensor(np.asarray(brush_grid), dtype=flow_in.dtype, device=flow_in.device) / 255.0
-    if weight.shape != flow_in.shape[-2:]:
-        raise ValueError(f"brush grid {tuple(weight.shape)} does not match flow {tuple(flow_in.shape)}")
-    return flow_in * weight
-
-
-def combine_brush_flows(flow_in: torch.Tensor, flow_out: torch.Tensor) -> torch.Tensor:
-    """`where(all(flow_in != 0 over the 2 channels), flow_in, flow_out)` per pixel (spec §2.3).
-
-    flow_in, flow_out: float `[..., 2, H, W]` dense flows of the two groups (same shape).
-    """
-    if flow_in.shape != flow_out.shape or flow_in.ndim < 3 or flow_in.shape[-3] != 2:
-        raise ValueError(f"flows must share a [..., 2, H, W] shape, got {tuple(flow_in.shape)} "
-                         f"and {tuple(flow_out.shape)}")
-    take_in = (flow_in != 0).all(dim=-3, keepdim=True)  # [..., 1, H, W]
-    return torch.where(take_in, flow_in, flow_out)
 
 
 def resample_trajectory(points: np.ndarray, num_frames: int) -> np.ndarray:

@@ -119,7 +119,7 @@ def test_find_cycle_finds_one():
 def test_import_graph_resolves_relative_and_nested_imports():
     graph = import_graph("mofa_engine")
     assert "mofa_engine.warp.raster" in graph["mofa_engine.warp.mouth"]  # from .raster import ...
-    assert "mofa_engine.sparse_flow" in graph["mofa_engine.trajectories"]  # from mofa_engine.sparse_flow import
+    assert "mofa_engine.cmp_grid" in graph["mofa_engine.trajectories"]  # from mofa_engine.cmp_grid import
     assert "mofa_engine.models.unet" in graph["mofa_engine.pipeline.loading"]
     assert "landmark_drivers.blendshapes" in import_graph("landmark_drivers")["landmark_drivers.audio.visemes"]
     assert "landmark_drivers.face_analysis" in import_graph("landmark_drivers")["landmark_drivers.video_driver"]

@@ -40,7 +40,7 @@ from mofa_engine.models.temporal_context import TemporalContextLayout
 from mofa_engine.progress import ProgressFn, no_progress
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import CMP_SIZE
-from mofa_engine.trajectories import combine_brush_flows
+from mofa_engine.drag_hints import combine_brush_flows
 
 from .denoise_state import DenoiseCheckpoint, DenoiseState, fingerprint
 from .periodic import plan_windows

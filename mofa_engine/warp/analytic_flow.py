@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
-import torch
 
 from mofa_engine.regions import face_frame, head_polygon, neck_polygon
 
@@ -504,7 +503,7 @@ class AnalyticFlow:
             raise ValueError(f"backward_map_box takes one frame of points [68, 2], got {np.shape(points)}")
         return self._compose(*self._solve_frame(pts[0], idx[0]))
 
-    def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> torch.Tensor:
+    def forward_flow(self, points: np.ndarray, frame_index=None, iterations: int = 8) -> "torch.Tensor":  # noqa: F821
         """Forward flow (frame 0 -> frame t), the flow contract, by inverting the backward map.
 
         points: float `[T', 68, 2]` (or `[68, 2]`) target landmarks. Returns float32 `[T', 2, H, W]`:
@@ -533,4 +532,6 @@ class AnalyticFlow:
             disp = (y - target).reshape(ny, nx, 2).astype(np.float32)
             full = cv2.resize(disp, (nx * cs, ny * cs), interpolation=cv2.INTER_LINEAR)
             flows[t] = full[: self.height, : self.width].transpose(2, 0, 1)  # [H, W, 2] -> [2, H, W]
+        import torch  # here, not at the top: the warp engine renders without loading torch (~1 s)
+
         return torch.from_numpy(flows)

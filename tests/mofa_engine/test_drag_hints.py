@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from mofa_engine.drag_hints import DragHints, drag_groups
-from mofa_engine.trajectories import grid_trajectories, trajectory_sparse_flow
+from mofa_engine.drag_hints import DragHints, drag_groups, trajectory_sparse_flow
+from mofa_engine.trajectories import grid_trajectories
 
 SIZE = 64
 

@@ -9,17 +9,15 @@ import pytest
 import torch
 from scipy.interpolate import PchipInterpolator
 
+from mofa_engine.drag_hints import combine_brush_flows, scale_in_brush_flow, trajectory_sparse_flow
 from mofa_engine.trajectories import (
     brush_to_grid,
-    combine_brush_flows,
     grid_trajectories,
     load_trajectories,
     parse_trajectories,
     pchip_resample,
     resample_trajectory,
-    scale_in_brush_flow,
     trajectory_displacements,
-    trajectory_sparse_flow,
 )
 from mofa_engine.warp.drag_field import DragField
 

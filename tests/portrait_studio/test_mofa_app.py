@@ -27,9 +27,8 @@ from mofa_engine.pipeline.pipeline import MofaPipeline
 from mofa_engine.pipeline.pose_image import draw_pose_images
 from mofa_engine.regions import face_region_mask
 from mofa_engine.sparse_flow import flow_from_grid, keypoint_sparse_flow_384
-from mofa_engine.trajectories import (
-    brush_to_grid, combine_brush_flows, scale_in_brush_flow, trajectory_sparse_flow,
-)
+from mofa_engine.drag_hints import combine_brush_flows, scale_in_brush_flow, trajectory_sparse_flow
+from mofa_engine.trajectories import brush_to_grid
 from portrait_studio import cli
 from portrait_studio.ckpts import CMP_CKPT, SVD, load_manifest
 from portrait_studio.errors import InputError
