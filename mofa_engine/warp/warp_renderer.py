@@ -132,7 +132,8 @@ class WarpRenderer:
         x0, y0, x1, y1 = box
         frame = self.image.copy()
         if x1 > x0 and y1 > y0:
-            frame[y0:y1, x0:x1] = cv2.remap(self.image, local, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            cv2.remap(self.image, local, None, cv2.INTER_LINEAR, dst=frame[y0:y1, x0:x1],  # in place
+                      borderMode=cv2.BORDER_REPLICATE)
         return frame
 
     def finish(self, frame: np.ndarray, points: np.ndarray, mapping: MapWindow) -> np.ndarray:
