@@ -1,10 +1,14 @@
 """Warp-engine speed and memory at 512x512, 25 fps.
 
 Prints, per stage, seconds of video per second of compute (>= 1 means faster than real time), the
-overall ratio, and the peak RSS of a 10 s render vs a 60 s render (each in its own process, ffmpeg
-children included). Targets (issue #2): overall >= 1.0; RSS(60 s) / RSS(10 s) <= 1.2.
+overall ratio, the warp engine's own cost per frame (flow + render), and the peak RSS of a 10 s render
+vs a 60 s render (each in its own process, ffmpeg children included); then the wall time of the same
+renders through the CLI (`python -m portrait_studio render`: process start, imports and all).
+Targets: overall >= 1.0 (issue #2), CLI >= 5x real time for 60 s (issue #11); RSS(60 s) / RSS(10 s)
+<= 1.2.
 
     python benchmarks/render_speed.py            # both durations, a summary table
+    python benchmarks/render_speed.py --no-cli   # the stages only
     python benchmarks/render_speed.py --child 10 # one measurement as JSON (used by the parent)
 """
 
@@ -122,6 +126,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--child", type=float, help="measure one duration and print JSON")
     parser.add_argument("--durations", type=float, nargs=2, default=(10.0, 60.0))
+    parser.add_argument("--no-cli", action="store_true", help="skip the CLI wall-time renders")
     args = parser.parse_args()
     if args.child:
         print(json.dumps(measure(args.child)))
@@ -138,6 +143,8 @@ def main() -> int:
         for stage, t in r["times"].items():
             print(f"  {stage:<16}{t:>10.2f}{r['seconds'] / t if t > 0 else float('inf'):>22.1f}")
         print(f"  {'overall':<16}{total:>10.2f}{r['seconds'] / total:>22.2f}   (target >= 1.0: real time)")
+        per_frame = 1000 * (r["times"]["flow"] + r["times"]["render"]) / r["frames"]
+        print(f"  warp engine per frame: flow + render {per_frame:.2f} ms")
         print(f"  peak RSS: python {r['peak_rss_mb']:.0f} MB, ffmpeg {r['peak_rss_ffmpeg_mb']:.0f} MB")
         print(f"  background motion outside face/hair/neck: {r['background_motion'] * 255:.2f}/255 (target < 2/255)")
     a, b = results
@@ -145,7 +152,24 @@ def main() -> int:
     ratio_ff = b["peak_rss_ffmpeg_mb"] / a["peak_rss_ffmpeg_mb"]
     print(f"\npeak RSS {b['seconds']:.0f} s / {a['seconds']:.0f} s: python {ratio:.2f}, ffmpeg {ratio_ff:.2f}"
           "   (target <= 1.2)")
+    if not args.no_cli:
+        print("\nthrough the CLI (wall clock: process start, imports, every stage, the output file):")
+        for seconds in args.durations:
+            wall = cli_wall(seconds)
+            print(f"  {seconds:.0f} s of video: {wall:.2f} s wall, {seconds / wall:.2f}x real time"
+                  f"{'   (issue #11 target >= 5x)' if seconds >= 60 else ''}")
     return 0
+
+
+def cli_wall(seconds: float) -> float:
+    """Wall seconds of `python -m portrait_studio render` on the looped speech (warp engine, 512)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        audio = looped_speech(seconds, Path(tmp) / "speech.wav")
+        cmd = [sys.executable, "-m", "portrait_studio", "render", "--image", str(IMAGE), "--audio", str(audio),
+               "-o", str(Path(tmp) / "out.mp4"), "--engine", "warp", "--size", "512", "--fps", "25"]
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, capture_output=True, check=True)
+        return time.perf_counter() - t0
 
 
 if __name__ == "__main__":
