@@ -1,6 +1,8 @@
 """The same batch on Ray actors: a local Ray with 2 CPUs, shut down (with every process it started) after."""
 
 import json
+import shutil
+import tempfile
 
 import psutil
 import pytest
@@ -19,7 +21,10 @@ pytestmark = pytest.mark.slow
 def local_ray():
     ray = pytest.importorskip("ray")
     before = {p.pid for p in psutil.Process().children(recursive=True)}
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=local_runtime_env())
+    # Ray's session files and logs go to a folder of the test's own (short: Ray's socket paths are limited)
+    temp_dir = tempfile.mkdtemp(prefix="ray-", dir="/tmp")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, runtime_env=local_runtime_env(),
+             _temp_dir=temp_dir)
     started = [p for p in psutil.Process().children(recursive=True) if p.pid not in before]
     try:
         yield ray
@@ -29,6 +34,7 @@ def local_ray():
         _, alive = psutil.wait_procs(started, timeout=30)
         for p in alive:
             p.kill()
+        shutil.rmtree(temp_dir, ignore_errors=True)
         assert not alive, f"Ray processes outlived the test: {[p.pid for p in alive]}"
 
 
