@@ -73,18 +73,24 @@ class AudioDriverOptions:
     blinks: bool = True  # add natural blinks (~17 a minute)
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.fps) and 1.0 <= self.fps <= 240.0):
-            raise ValueError(f"fps must be within 1..240, got {self.fps}")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        for name, top in (("head_motion", 5.0), ("expressiveness", 5.0), ("articulation", 2.0)):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and 0.0 <= value <= top):
-                raise ValueError(f"{name} must be within 0..{top}, got {value}")
+        check_motion_options(self)
         if self.language not in ("auto", "english", "acoustic"):
             raise ValueError(f"language must be 'auto', 'english' or 'acoustic', got {self.language!r}")
         if self.transcript is not None and not isinstance(self.transcript, str):
             raise ValueError(f"transcript must be a string or None, got {type(self.transcript).__name__}")
+
+
+def check_motion_options(options) -> None:
+    """The checks the offline and the live audio driver's options share: `fps` within 1..240, `seed` a
+    non-negative integer, `head_motion` and `expressiveness` within 0..5, `articulation` within 0..2."""
+    if not (np.isfinite(options.fps) and 1.0 <= options.fps <= 240.0):
+        raise ValueError(f"fps must be within 1..240, got {options.fps}")
+    if not isinstance(options.seed, (int, np.integer)) or isinstance(options.seed, bool) or options.seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {options.seed!r}")
+    for name, top in (("head_motion", 5.0), ("expressiveness", 5.0), ("articulation", 2.0)):
+        value = getattr(options, name)
+        if not (np.isfinite(value) and 0.0 <= value <= top):
+            raise ValueError(f"{name} must be within 0..{top}, got {value}")
 
 
 def num_output_frames(num_samples: int, sample_rate: int, fps: float) -> int:

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.signal import resample_poly
 
 from ..audio import acoustic as ac
-from ..audio.audio_driver import MOUTH_LEAD_S
+from ..audio.audio_driver import MOUTH_LEAD_S, check_motion_options
 from ..blendshapes import NUM_BLENDSHAPES, blendshape_index
 from .frames import MotionFrame
 from .online_nonverbal import OnlineNonverbal
@@ -64,14 +64,7 @@ class StreamingAudioOptions:
     blinks: bool = True  # add natural blinks
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.fps) and 1.0 <= self.fps <= 240.0):
-            raise ValueError(f"fps must be within 1..240, got {self.fps}")
-        if not isinstance(self.seed, (int, np.integer)) or isinstance(self.seed, bool) or self.seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {self.seed!r}")
-        for name, top in (("head_motion", 5.0), ("expressiveness", 5.0), ("articulation", 2.0)):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and 0.0 <= value <= top):
-                raise ValueError(f"{name} must be within 0..{top}, got {value}")
+        check_motion_options(self)
 
 
 def _gaussian(sigma: float, radius: int) -> np.ndarray:
