@@ -7,7 +7,6 @@ are skipped, saying so, when they are not installed. Everything started here is 
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -19,9 +18,9 @@ import pytest
 
 from tests.conftest import ROOT
 
+from .chromium import headless_chromium
+
 ARTIFACTS = ROOT / "tests" / "artifacts"  # screenshots (git-ignored)
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 
 
 def _free_port() -> int:
@@ -69,24 +68,8 @@ def studio_server(tmp_path_factory):
 @pytest.fixture
 def browser():
     """Headless Chromium (quit after the test)."""
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("the browser test needs Debian's chromium and chromium-driver "
-                    "(apt-get install -y chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                "--disable-gpu", "--mute-audio"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    try:
+    with headless_chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

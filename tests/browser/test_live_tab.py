@@ -8,7 +8,6 @@ here is stopped here.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -17,11 +16,11 @@ import pytest
 
 from portrait_studio.media import ffmpeg_exe
 
+from .chromium import headless_chromium
+
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[2]
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
 FRAME_STATS = """
 const v = document.querySelector('video');
 if (!v || !v.videoWidth) return null;
@@ -64,26 +63,12 @@ def fake_media(tmp_path) -> tuple[Path, Path]:
 
 @pytest.fixture
 def browser(fake_media):
-    if CHROMIUM is None or CHROMEDRIVER is None:
-        pytest.skip("the browser test needs Debian's chromium and chromium-driver "
-                    "(apt-get install -y chromium chromium-driver)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.options import Options
-    from selenium.webdriver.chrome.service import Service
-
+    """Headless Chromium whose camera and microphone play the bundled clip and speech."""
     clip, speech = fake_media
-    options = Options()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1600",
-                "--disable-gpu", "--mute-audio", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-                f"--use-file-for-fake-video-capture={clip}", f"--use-file-for-fake-audio-capture={speech}"):
-        options.add_argument(arg)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(120)
-    try:
+    with headless_chromium("--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+                           f"--use-file-for-fake-video-capture={clip}",
+                           f"--use-file-for-fake-audio-capture={speech}") as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 def test_live_tab_sends_back_moving_portrait_frames(studio_server, browser):
