@@ -33,7 +33,7 @@ from transformers import CLIPVisionConfig, CLIPVisionModelWithProjection  # noqa
 
 from mofa_engine import MofaPipeline  # noqa: E402
 from mofa_engine.pipeline.animate import PortraitMotion, animate_portrait  # noqa: E402
-from mofa_step import DTYPES, build  # noqa: E402
+from mofa_step import DTYPES, build, device_and_dtype  # noqa: E402
 
 # SVD-xt's image encoder (OpenCLIP ViT-H/14 vision tower with a 1024-d projection)
 FULL_CLIP = {"hidden_size": 1280, "intermediate_size": 5120, "num_attention_heads": 16, "num_hidden_layers": 32,
@@ -88,12 +88,9 @@ def main() -> int:
     parser.add_argument("--window", type=int, choices=(14, 25), help="default 25 full, 14 tiny")
     parser.add_argument("--modes", default="keypoint,hybrid", help="comma-separated: keypoint, hybrid")
     args = parser.parse_args()
-    device = torch.device(args.device or ("cuda" if args.full else "cpu"))
-    if args.full and (device.type != "cuda" or not torch.cuda.is_available()):
-        print("mofa_render --full needs a CUDA GPU (the published networks hold ~3.1 G parameters); none is "
-              "available here, nothing was measured. Run without --full for the tiny CPU configuration.")
+    device, dtype = device_and_dtype(args, "mofa_render")
+    if device is None:
         return 0
-    dtype = DTYPES[args.dtype or ("fp16" if args.full else "fp32")]
     if device.type == "cpu":
         dtype = torch.float32
         torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))

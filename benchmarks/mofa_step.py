@@ -38,6 +38,18 @@ from mofa_engine.models.unet import MofaUNet  # noqa: E402
 
 FIXTURES = ROOT / "tests" / "fixtures"
 DTYPES = {"fp16": torch.float16, "bf16": torch.bfloat16, "fp32": torch.float32}
+
+
+def device_and_dtype(args, script: str) -> tuple[torch.device | None, torch.dtype]:
+    """The device and dtype asked for (`--device`, `--dtype`, `--full`: CUDA and fp16 by default); device
+    None, after saying why, when `--full` has no CUDA GPU to run on."""
+    device = torch.device(args.device or ("cuda" if args.full else "cpu"))
+    dtype = DTYPES[args.dtype or ("fp16" if args.full else "fp32")]
+    if args.full and (device.type != "cuda" or not torch.cuda.is_available()):
+        print(f"{script} --full needs a CUDA GPU (the published networks hold ~3.1 G parameters); none is "
+              "available here, nothing was measured. Run without --full for the tiny CPU configuration.")
+        return None, dtype
+    return device, dtype
 # SVD-xt-1-1's VAE (vae/config.json of the published folder)
 FULL_VAE = {"block_out_channels": [128, 256, 512, 512], "down_block_types": ["DownEncoderBlock2D"] * 4,
             "layers_per_block": 2, "latent_channels": 4, "sample_size": 768}
@@ -166,12 +178,9 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=3, help="timed calls per component (median)")
     parser.add_argument("--decode-chunk", type=int, default=8, help="frames per VAE decode")
     args = parser.parse_args()
-    device = torch.device(args.device or ("cuda" if args.full else "cpu"))
-    if args.full and (device.type != "cuda" or not torch.cuda.is_available()):
-        print("mofa_step --full needs a CUDA GPU (the published networks hold ~3.1 G parameters); none is "
-              "available here, nothing was measured. Run without --full for the tiny CPU configuration.")
+    device, dtype = device_and_dtype(args, "mofa_step")
+    if device is None:
         return 0
-    dtype = DTYPES[args.dtype or ("fp16" if args.full else "fp32")]
     if device.type == "cpu" and dtype != torch.float32:
         print(f"note: {args.dtype} on the CPU is slow or unsupported; using fp32")
         dtype = torch.float32

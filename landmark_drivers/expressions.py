@@ -398,11 +398,13 @@ def parse_expression(data: Any, source: str = "<dict>") -> ExpressionTrack:
                            interpolation=interpolation, source=source)
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """`json.loads(..., object_pairs_hook=reject_duplicate_keys)`: a key given twice is an error, not a
+    silent overwrite (the message shows at most 40 characters of the key)."""
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise ValueError(f"duplicate key {key!r} in a JSON object")
+            raise ValueError(f"duplicate key {key[:40]!r} in a JSON object")
         seen[key] = value
     return seen
 
@@ -420,7 +422,7 @@ def load_expression(path: str | Path) -> ExpressionTrack:
         raise where.error(f"cannot read the file: {exc}") from exc
     if suffix == ".json":
         try:
-            data = json.loads(text, object_pairs_hook=_reject_duplicate_keys)
+            data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
         except json.JSONDecodeError as exc:
             raise where.error(f"malformed JSON at line {exc.lineno}, column {exc.colno}: {exc.msg}") from exc
         except ValueError as exc:

@@ -28,6 +28,7 @@ from landmark_drivers.expressions import (
     ExpressionError,
     ExpressionTrack,
     parse_expression,
+    reject_duplicate_keys,
 )
 from mofa_engine.trajectories import Trajectory, parse_trajectories
 
@@ -62,15 +63,6 @@ class BoundedSafeLoader(yaml.SafeLoader):
             self.depth -= 1
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    seen: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in seen:
-            raise ValueError(f"duplicate key {key[:40]!r} in a JSON object")
-        seen[key] = value
-    return seen
-
-
 def read_document(path: str | Path, what: str, yaml_allowed: bool = True) -> Any:
     """Decode a JSON (or YAML) document within the document limits; InputError otherwise.
 
@@ -97,7 +89,7 @@ def read_document(path: str | Path, what: str, yaml_allowed: bool = True) -> Any
         raise InputError(f"{what} {path} is not UTF-8 text (byte {exc.start})") from None
     try:
         if suffix == ".json":
-            data = json.loads(text, object_pairs_hook=_no_duplicates)
+            data = json.loads(text, object_pairs_hook=reject_duplicate_keys)
         else:
             loader = BoundedSafeLoader(text)
             try:
